@@ -1,0 +1,240 @@
+"""The project's test command: lints, the engine suite, then the Odoo suite.
+
+Prints one closing line ``N passed, N failed, N skipped``. Without Odoo the
+engine suite still runs and a loud ``ODOO SUITE SKIPPED`` line says why
+(``REQUIRE_ODOO=1`` turns that into a failure).
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+
+from . import odoo_env
+from .dovecot import Dovecot
+from .ports import free_port
+from .postgres import Postgres
+
+REPO = odoo_env.REPO
+DEVDATA = REPO / ".devdata"
+ADDON = odoo_env.ADDON_NAME
+
+
+class Summary:
+    def __init__(self):
+        self.passed = self.failed = self.skipped = 0
+        self.lines = []
+
+    def add(self, name, passed=0, failed=0, skipped=0, note=""):
+        self.passed += passed
+        self.failed += failed
+        self.skipped += skipped
+        self.lines.append(
+            f"  {name:<28} {passed:>5} passed {failed:>4} failed {skipped:>4} skipped"
+            + (f"  {note}" if note else "")
+        )
+
+    def check(self, name, ok, note=""):
+        self.add(name, passed=int(ok), failed=int(not ok), note=note)
+
+
+def banner(text):
+    print("\n" + "=" * 78 + f"\n{text}\n" + "=" * 78, flush=True)
+
+
+def run(cmd, **kw):
+    print("$ " + " ".join(str(c) for c in cmd), flush=True)
+    return subprocess.run(cmd, **kw)
+
+
+# ------------------------------------------------------------ lints
+
+
+def run_lints(summary):
+    banner("LINT: ruff, pylint-odoo (mandatory checks), engine without odoo")
+    ruff = run([sys.executable, "-m", "ruff", "check", "."], cwd=REPO)
+    summary.check("lint: ruff", ruff.returncode == 0)
+    pylint = run(
+        [
+            sys.executable,
+            "-m",
+            "pylint",
+            "--rcfile",
+            str(REPO / ".pylintrc-mandatory"),
+            str(REPO / "models"),
+            str(REPO / "mail_engine"),
+            str(REPO / "__manifest__.py"),
+            str(REPO / "__init__.py"),
+        ],
+        cwd=REPO,
+    )
+    summary.check("lint: pylint-odoo", pylint.returncode == 0)
+
+
+# ------------------------------------------------------------ engine
+
+
+def run_engine(summary):
+    banner("ENGINE SUITE (pytest, real Dovecot and SMTP peer on loopback)")
+    DEVDATA.mkdir(exist_ok=True)
+    junit = DEVDATA / "engine-junit.xml"
+    junit.unlink(missing_ok=True)
+    proc = run(
+        [sys.executable, "-m", "pytest", "-q", "-rfE", f"--junitxml={junit}"],
+        cwd=REPO / "tests" / "engine",
+    )
+    if not junit.exists():
+        summary.add("engine suite", failed=1, note=f"pytest exit {proc.returncode}")
+        return
+    root = ET.parse(junit).getroot()
+    suite = root if root.tag == "testsuite" else root.find("testsuite")
+    tests = int(suite.get("tests", 0))
+    failed = int(suite.get("failures", 0)) + int(suite.get("errors", 0))
+    skipped = int(suite.get("skipped", 0))
+    if proc.returncode not in (0, 1) and not failed:
+        failed = 1  # pytest itself broke (exit 2-5): count it
+    summary.add("engine suite", tests - failed - skipped, failed, skipped)
+
+
+# ------------------------------------------------------------ odoo
+
+RESULT_RE = re.compile(r"(\d+) failed, (\d+) error\(s\) of (\d+) tests")
+LOG_LINE_RE = re.compile(
+    r"^\S+ \S+ \d+ (ERROR|WARNING|CRITICAL) (\S+) ([\w.]+): ", re.M
+)
+
+
+def addon_problems(log):
+    """ERROR/WARNING lines logged by our addon, and any ERROR at all."""
+    problems = []
+    for match in LOG_LINE_RE.finditer(log):
+        level, logger = match.group(1), match.group(3)
+        if f"addons.{ADDON}" in logger or level in ("ERROR", "CRITICAL"):
+            end = log.find("\n", match.start())
+            problems.append(log[match.start() : end if end > 0 else None])
+    return problems
+
+
+def run_odoo_suite(summary, tree):
+    banner(f"ODOO SUITE (Odoo at {tree})")
+    workdir = DEVDATA / "odoo-tests"
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    db = "crm_mail_test"
+    pg = Postgres(workdir / "pg")
+    dovecot = Dovecot(workdir / "dovecot")
+    try:
+        pg.start()
+        dovecot.start()
+        os.environ["CRM_MAIL_TEST_DOVECOT"] = json.dumps(dovecot.to_env())
+        common = [
+            "-d",
+            db,
+            "--stop-after-init",
+            "--without-demo=all",
+            "--http-port",
+            str(free_port()),
+            "--log-level=info",
+            "--max-cron-threads=0",
+        ]
+        started = time.monotonic()
+        code, log = odoo_env.run_odoo(
+            tree, workdir, pg, [*common, "-i", ADDON], workdir / "install.log"
+        )
+        problems = addon_problems(log)
+        for line in problems[:20]:
+            print("   " + line)
+        summary.check(
+            "odoo: install",
+            code == 0 and not problems,
+            f"{time.monotonic() - started:.0f}s, log {workdir / 'install.log'}",
+        )
+        if code != 0:
+            print(log[-5000:])
+            return
+        started = time.monotonic()
+        code, log = odoo_env.run_odoo(
+            tree,
+            workdir,
+            pg,
+            [*common, "-u", ADDON, "--test-enable", "--test-tags", f"/{ADDON}"],
+            workdir / "tests.log",
+        )
+        results = RESULT_RE.findall(log)
+        print(log[-3000:] if code or not results else "")
+        if results:
+            failures, errors, total = (int(x) for x in results[-1])
+            bad = failures + errors
+            summary.add(
+                "odoo suite (and upgrade)",
+                total - bad,
+                bad,
+                note=f"{time.monotonic() - started:.0f}s, log {workdir / 'tests.log'}",
+            )
+            if total == 0:
+                summary.check("odoo suite ran tests", False, "0 Odoo tests ran")
+        else:
+            summary.check(
+                "odoo suite (and upgrade)", False, "no test result in the log"
+            )
+        uninstall = (
+            "m = env['ir.module.module'].search([('name', '=', '%s')])\n"
+            "m.button_immediate_uninstall()\n"
+            "env.cr.commit()\n"
+            "m.invalidate_recordset()\n"
+            "print('STATE', m.state)\n"
+        ) % ADDON
+        code, log = odoo_env.run_odoo(
+            tree,
+            workdir,
+            pg,
+            ["shell", "-d", db, "--no-http", "--log-level=warn"],
+            workdir / "uninstall.log",
+            input=uninstall,
+        )
+        ok = code == 0 and "STATE uninstalled" in log
+        if not ok:
+            print(log[-3000:])
+        summary.check("odoo: uninstall", ok)
+    finally:
+        dovecot.stop()
+        pg.stop()
+        os.environ.pop("CRM_MAIL_TEST_DOVECOT", None)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--no-lint", action="store_true")
+    parser.add_argument("--no-engine", action="store_true")
+    parser.add_argument("--no-odoo", action="store_true")
+    args = parser.parse_args(argv)
+    summary = Summary()
+    if not args.no_lint:
+        run_lints(summary)
+    if not args.no_engine:
+        run_engine(summary)
+    if not args.no_odoo:
+        tree, how = odoo_env.find_odoo()
+        if tree:
+            run_odoo_suite(summary, tree)
+        else:
+            banner(f"ODOO SUITE SKIPPED: {how}")
+            print(f"ODOO SUITE SKIPPED: {how}", flush=True)
+            if os.environ.get("REQUIRE_ODOO") == "1":
+                summary.check("odoo suite (REQUIRE_ODOO=1)", False, how)
+    banner("SUMMARY")
+    print("\n".join(summary.lines))
+    print(
+        f"{summary.passed} passed, {summary.failed} failed, {summary.skipped} skipped",
+        flush=True,
+    )
+    return 1 if summary.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,345 @@
+from odoo import api, fields, models
+from odoo.exceptions import AccessError, ValidationError
+
+from ..mail_engine.addresses import normalize
+from ..mail_engine.presets import preset_for
+
+SECURITY = [("ssl", "SSL/TLS"), ("starttls", "STARTTLS")]
+SECRET_GROUP = "crm_mail_client.group_mail_manager"
+
+
+class CrmMailAccount(models.Model):
+    """An external mailbox: incoming (IMAP/POP3) and outgoing (SMTP) settings.
+
+    Fetching lives in ``crm_mail_account_fetch.py``, connection checks in
+    ``crm_mail_account_connection.py``.
+    """
+
+    _name = "crm.mail.account"
+    _description = "Mail Account"
+    _order = "name, id"
+
+    # ------------------------------------------------------------
+    # FIELDS
+    # ------------------------------------------------------------
+
+    name = fields.Char(required=True)
+    email = fields.Char(required=True, help="The address of this mailbox.")
+    active = fields.Boolean(default=True)
+    user_id = fields.Many2one(
+        "res.users",
+        string="Owner",
+        index=True,
+        help="Owner of a personal mailbox. Empty: a shared mailbox.",
+    )
+    company_id = fields.Many2one(
+        "res.company", required=True, default=lambda self: self.env.company
+    )
+    # incoming
+    protocol = fields.Selection(
+        [("imap", "IMAP"), ("pop3", "POP3")], required=True, default="imap"
+    )
+    incoming_host = fields.Char(string="Incoming Server")
+    incoming_port = fields.Integer(default=993)
+    incoming_security = fields.Selection(SECURITY, required=True, default="ssl")
+    login = fields.Char()
+    password = fields.Char(groups=SECRET_GROUP, copy=False)
+    # outgoing
+    smtp_host = fields.Char(string="SMTP Server")
+    smtp_port = fields.Integer(default=465)
+    smtp_security = fields.Selection(SECURITY, required=True, default="ssl")
+    smtp_same_credentials = fields.Boolean(
+        default=True, help="Log in to SMTP with the incoming login and password."
+    )
+    smtp_login = fields.Char(string="SMTP Login")
+    smtp_password = fields.Char(groups=SECRET_GROUP, copy=False)
+    # secrets are written through these, never read back (see _inverse_*)
+    password_input = fields.Char(
+        string="Password",
+        compute="_compute_secret_inputs",
+        inverse="_inverse_password_input",
+    )
+    smtp_password_input = fields.Char(
+        string="SMTP Password",
+        compute="_compute_secret_inputs",
+        inverse="_inverse_smtp_password_input",
+    )
+    password_set = fields.Boolean(compute="_compute_password_set")
+    smtp_password_set = fields.Boolean(compute="_compute_password_set")
+    # TLS
+    verify_certificate = fields.Boolean(
+        default=True,
+        help="Refuse servers whose certificate is not trusted. Turn off only "
+        "on a network you trust; prefer giving the CA certificate.",
+    )
+    ca_certificate = fields.Text(
+        string="CA Certificate",
+        help="PEM text of the certificate authority (or self-signed "
+        "certificate) of a server with a private certificate.",
+    )
+    # options
+    folder_ids = fields.One2many("crm.mail.folder", "account_id", string="Folders")
+    max_per_run = fields.Integer(
+        string="Mails per Run",
+        default=lambda self: self._default_from_settings("max_per_run", 50),
+        help="At most this many new mails are fetched per run; the rest "
+        "follow in the next batch.",
+    )
+    timeout = fields.Integer(string="Timeout (s)", default=30)
+    keep_on_server = fields.Boolean(default=True)
+    mark_as_read = fields.Boolean(
+        help="Mark fetched mail as read on the server (IMAP)."
+    )
+    delete_after_days = fields.Integer(
+        help="Delete mail from the server this many days after it was "
+        "fetched. 0: never."
+    )
+    delete_on_server_with_record = fields.Boolean(
+        help="Deleting a mail in Odoo also deletes it on the server."
+    )
+    save_attachments = fields.Boolean(
+        default=lambda self: self._default_from_settings("save_attachments", True)
+    )
+    max_attachment_mb = fields.Integer(
+        string="Max Attachment Size (MB)",
+        default=lambda self: self._default_from_settings("max_attachment_mb", 25),
+        help="Larger attachments are not saved (the mail says so). 0: no limit.",
+    )
+    keep_original = fields.Boolean(
+        string="Keep Original .eml", help="Attach the original message to each mail."
+    )
+    initial_days = fields.Integer(
+        string="First Sync (days)",
+        default=lambda self: self._default_from_settings("initial_days", 30),
+        help="The first fetch takes mail of the last days only. 0: everything.",
+    )
+    upload_sent = fields.Boolean(
+        string="Copy Sent Mail to Server",
+        help="Append mail sent from Odoo to the server's Sent folder (IMAP).",
+    )
+    signature = fields.Html(sanitize=True)
+    sender_name = fields.Char(help="Display name in From. Empty: the account name.")
+    # status
+    last_check = fields.Datetime(readonly=True, copy=False)
+    state = fields.Selection(
+        [("draft", "Not Checked"), ("ok", "Working"), ("error", "Error")],
+        default="draft",
+        required=True,
+        readonly=True,
+        copy=False,
+    )
+    last_error = fields.Text(readonly=True, copy=False)
+    failure_count = fields.Integer(readonly=True, copy=False)
+    provider_note = fields.Char(compute="_compute_provider_note")
+    message_count = fields.Integer(compute="_compute_message_count", string="Mails")
+    fetch_log_ids = fields.One2many("crm.mail.fetch.log", "account_id")
+
+    _sql_constraints = [
+        (
+            "port_range",
+            "CHECK(incoming_port >= 0 AND incoming_port <= 65535 "
+            "AND smtp_port >= 0 AND smtp_port <= 65535)",
+            "Ports are between 1 and 65535.",
+        ),
+        ("max_per_run_positive", "CHECK(max_per_run > 0)", "Mails per run > 0."),
+    ]
+
+    @api.model
+    def _default_from_settings(self, key, default):
+        value = (
+            self.env["ir.config_parameter"].sudo().get_param(f"crm_mail_client.{key}")
+        )
+        if value in (None, False, ""):
+            return default
+        return value == "True" if isinstance(default, bool) else int(value)
+
+    # ------------------------------------------------------------
+    # COMPUTES
+    # ------------------------------------------------------------
+
+    def _compute_secret_inputs(self):
+        self.password_input = False
+        self.smtp_password_input = False
+
+    def _inverse_password_input(self):
+        self._write_secret("password", "password_input")
+
+    def _inverse_smtp_password_input(self):
+        self._write_secret("smtp_password", "smtp_password_input")
+
+    def _write_secret(self, field, input_field):
+        for account in self:
+            value = account[input_field]
+            if not value:
+                continue  # an empty input keeps the stored secret
+            account._check_secret_access()
+            account.sudo()[field] = value
+
+    def _check_secret_access(self):
+        """Only administrators and the owner of a personal mailbox set secrets."""
+        if self.env.su or self.env.user.has_group(SECRET_GROUP):
+            return
+        for account in self:
+            if account.user_id != self.env.user:
+                raise AccessError(
+                    self.env._(
+                        "Only administrators may change the password of %s.",
+                        account.name,
+                    )
+                )
+
+    def _compute_password_set(self):
+        for account, secret in zip(self, self.sudo(), strict=True):
+            account.password_set = bool(secret.password)
+            account.smtp_password_set = bool(secret.smtp_password)
+
+    @api.depends("email", "incoming_host")
+    def _compute_provider_note(self):
+        notes = {
+            "app_password": self.env._(
+                "This provider needs an app password: create one in the "
+                "mailbox's security settings and use it here."
+            ),
+            "oauth": self.env._(
+                "Microsoft 365 and Outlook.com accept OAuth only for new "
+                "mailboxes: password logins may be refused."
+            ),
+        }
+        for account in self:
+            preset = preset_for(account.email)
+            account.provider_note = notes.get(preset.note) if preset else False
+
+    def _compute_message_count(self):
+        groups = self.env["crm.mail.message"]._read_group(
+            [("account_id", "in", self.ids)], ["account_id"], ["__count"]
+        )
+        counts = {account.id: count for account, count in groups}
+        for account in self:
+            account.message_count = counts.get(account.id, 0)
+
+    # ------------------------------------------------------------
+    # CONSTRAINTS AND ONCHANGES
+    # ------------------------------------------------------------
+
+    @api.constrains("email")
+    def _check_email(self):
+        for account in self:
+            if not normalize(account.email or ""):
+                raise ValidationError(
+                    self.env._("%s is not an e-mail address.", account.email)
+                )
+
+    @api.constrains("ca_certificate")
+    def _check_ca_certificate(self):
+        for account in self.filtered("ca_certificate"):
+            if "-----BEGIN CERTIFICATE-----" not in account.ca_certificate:
+                raise ValidationError(
+                    self.env._(
+                        "The CA certificate must be PEM text "
+                        "(-----BEGIN CERTIFICATE-----)."
+                    )
+                )
+
+    @api.onchange("email")
+    def _onchange_email(self):
+        """Fill server settings from the provider of the typed address."""
+        preset = preset_for(self.email)
+        if self.email and not self.login:
+            self.login = normalize(self.email)
+        if self.email and not self.name:
+            self.name = normalize(self.email)
+        if not preset:
+            return
+        if self.protocol == "pop3" and preset.pop3_host:
+            self.incoming_host, self.incoming_port = preset.pop3_host, preset.pop3_port
+        else:
+            self.protocol = "imap"
+            self.incoming_host, self.incoming_port = preset.imap_host, preset.imap_port
+        self.incoming_security = "ssl"
+        self.smtp_host, self.smtp_port = preset.smtp_host, preset.smtp_port
+        self.smtp_security = preset.smtp_security
+
+    @api.onchange("protocol", "incoming_security")
+    def _onchange_incoming_port(self):
+        ports = {
+            ("imap", "ssl"): 993,
+            ("imap", "starttls"): 143,
+            ("pop3", "ssl"): 995,
+            ("pop3", "starttls"): 110,
+        }
+        self.incoming_port = ports.get((self.protocol, self.incoming_security), 993)
+        preset = preset_for(self.email)
+        if preset and self.protocol == "pop3" and preset.pop3_host:
+            self.incoming_host = preset.pop3_host
+        elif preset and self.protocol == "imap":
+            self.incoming_host = preset.imap_host
+
+    @api.onchange("smtp_security")
+    def _onchange_smtp_port(self):
+        self.smtp_port = 465 if self.smtp_security == "ssl" else 587
+
+    # ------------------------------------------------------------
+    # ORM
+    # ------------------------------------------------------------
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        is_manager = self.env.su or self.env.user.has_group(SECRET_GROUP)
+        for vals in vals_list:
+            if vals.get("email"):
+                vals["email"] = normalize(vals["email"]) or vals["email"]
+            if not is_manager:
+                # self-service: a user adds his own personal mailbox only
+                vals["user_id"] = self.env.uid
+        accounts = super().create(vals_list)
+        self._toggle_cron()
+        return accounts
+
+    def write(self, vals):
+        if vals.get("email"):
+            vals["email"] = normalize(vals["email"]) or vals["email"]
+        if (
+            "user_id" in vals
+            and not self.env.su
+            and not self.env.user.has_group(SECRET_GROUP)
+            and vals["user_id"] != self.env.uid
+        ):
+            raise AccessError(
+                self.env._("Only administrators may give a mailbox to another user.")
+            )
+        res = super().write(vals)
+        if "active" in vals:
+            self._toggle_cron()
+        return res
+
+    def unlink(self):
+        res = super().unlink()
+        self._toggle_cron()
+        return res
+
+    @api.model
+    def _toggle_cron(self):
+        """Keep the fetch crons active only while an active account exists."""
+        crons = (
+            self.env["ir.cron"]
+            .sudo()
+            .search(
+                [("code", "=like", "model._cron_fetch_mail(%")]
+                + [("active", "in", (True, False))]
+            )
+        )
+        for cron in crons:
+            cron.toggle(model=self._name, domain=[("active", "=", True)])
+
+    # ------------------------------------------------------------
+    # ACTIONS
+    # ------------------------------------------------------------
+
+    def action_view_messages(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "crm_mail_client.crm_mail_message_action"
+        )
+        action["domain"] = [("account_id", "=", self.id)]
+        action["context"] = {"default_account_id": self.id}
+        return action

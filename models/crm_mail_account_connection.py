@@ -1,0 +1,150 @@
+from odoo import fields, models
+from odoo.exceptions import UserError
+
+from ..mail_engine import sessions, smtp_session
+from ..mail_engine.exceptions import MailEngineError
+
+
+class CrmMailAccount(models.Model):
+    """Connection settings handed to the engine, and the connection check."""
+
+    _inherit = "crm.mail.account"
+
+    # ------------------------------------------------------------
+    # ENGINE CONFIGURATION
+    # ------------------------------------------------------------
+
+    def _incoming_config(self):
+        """Settings of the incoming server for the engine (reads the secret)."""
+        self.ensure_one()
+        secret = self.sudo()
+        return sessions.ServerConfig(
+            host=self.incoming_host or "",
+            port=self.incoming_port,
+            security=self.incoming_security,
+            login=self.login or self.email,
+            password=secret.password or "",
+            timeout=self.timeout or 30,
+            verify=self.verify_certificate,
+            ca_pem=self.ca_certificate or None,
+        )
+
+    def _smtp_config(self):
+        """Settings of the outgoing server for the engine (reads the secret)."""
+        self.ensure_one()
+        secret = self.sudo()
+        same = self.smtp_same_credentials
+        return sessions.ServerConfig(
+            host=self.smtp_host or "",
+            port=self.smtp_port,
+            security=self.smtp_security,
+            login=(self.login or self.email) if same else (self.smtp_login or ""),
+            password=(secret.password if same else secret.smtp_password) or "",
+            timeout=self.timeout or 30,
+            verify=self.verify_certificate,
+            ca_pem=self.ca_certificate or None,
+        )
+
+    def _engine_error_message(self, error, server=None):
+        """Turn an engine error into a translated sentence for the user.
+
+        :param MailEngineError error: the error raised by the engine
+        :param str server: "host:port" the error concerns
+        :return: the translated message (with the technical detail)
+        """
+        server = server or f"{self.incoming_host}:{self.incoming_port}"
+        messages = {
+            "auth": self.env._(
+                "The server %(server)s refused the login or password. Check them; "
+                "Gmail, Yandex, Mail.ru and iCloud need an app password.",
+                server=server,
+            ),
+            "certificate": self.env._(
+                "The certificate of %(server)s is not trusted. Paste the server's CA "
+                "certificate into the account, or turn off certificate verification "
+                "if you trust this network.",
+                server=server,
+            ),
+            "host_not_found": self.env._(
+                "Host not found: %(server)s. Check the server name.", server=server
+            ),
+            "connection_refused": self.env._(
+                "%(server)s refused the connection. Check the port and the security.",
+                server=server,
+            ),
+            "timeout": self.env._(
+                "No answer from %(server)s within %(timeout)s seconds.",
+                server=server,
+                timeout=self.timeout,
+            ),
+            "tls_not_offered": self.env._(
+                "%(server)s does not offer STARTTLS, and plaintext logins are "
+                "refused. Use SSL/TLS.",
+                server=server,
+            ),
+            "tls": self.env._(
+                "The secure connection to %(server)s failed.", server=server
+            ),
+            "network": self.env._("Network error with %(server)s.", server=server),
+            "protocol": self.env._(
+                "%(server)s gave an unexpected answer.", server=server
+            ),
+            "config": self.env._(
+                "The settings of %(server)s are incomplete or not secure.",
+                server=server,
+            ),
+        }
+        message = messages.get(error.code) or self.env._(
+            "Mail error with %(server)s.", server=server
+        )
+        detail = error.detail or str(error)
+        return f"{message}\n({detail})" if detail and detail != error.code else message
+
+    # ------------------------------------------------------------
+    # ACTIONS
+    # ------------------------------------------------------------
+
+    def action_test_connection(self):
+        """Log in to the incoming and outgoing servers; list IMAP folders."""
+        self.ensure_one()
+        if not self.incoming_host:
+            raise UserError(self.env._("Set the incoming server first."))
+        try:
+            folders = sessions.check_incoming(self._incoming_config(), self.protocol)
+        except MailEngineError as error:
+            message = self._engine_error_message(error)
+            self._set_error(message)
+            raise UserError(message) from error
+        if self.protocol == "imap":
+            self.env["crm.mail.folder"]._sync_from_server(self, folders)
+        if self.smtp_host:
+            smtp_server = f"{self.smtp_host}:{self.smtp_port}"
+            try:
+                smtp_session.check_smtp(self._smtp_config())
+            except MailEngineError as error:
+                message = self._engine_error_message(error, smtp_server)
+                self._set_error(message)
+                raise UserError(message) from error
+        self.sudo().write({"state": "ok", "last_error": False})
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "type": "success",
+                "title": self.env._("Connection works"),
+                "message": self.env._(
+                    "%(account)s: incoming and outgoing servers accept the login.",
+                    account=self.name,
+                ),
+                "next": {"type": "ir.actions.act_window_close"},
+            },
+        }
+
+    def _set_error(self, message):
+        self.sudo().write(
+            {
+                "state": "error",
+                "last_error": message,
+                "last_check": fields.Datetime.now(),
+            }
+        )

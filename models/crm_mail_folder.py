@@ -1,0 +1,77 @@
+from odoo import api, fields, models
+
+from ..mail_engine import imap_session
+
+
+class CrmMailFolder(models.Model):
+    """An IMAP folder of an account and its fetch checkpoint."""
+
+    _name = "crm.mail.folder"
+    _description = "Mail Folder"
+    _order = "account_id, sequence, name"
+
+    account_id = fields.Many2one(
+        "crm.mail.account", required=True, ondelete="cascade", index=True
+    )
+    name = fields.Char(required=True, readonly=True)
+    sequence = fields.Integer(default=10)
+    special_use = fields.Char(readonly=True, help="IMAP special-use flag, e.g. \\Sent.")
+    to_fetch = fields.Boolean(
+        help="Fetch this folder. When no folder is chosen, every folder but "
+        "drafts, trash, spam and aggregate folders is fetched."
+    )
+    uidvalidity = fields.Integer(string="UIDVALIDITY", readonly=True, copy=False)
+    last_uid = fields.Integer(string="Last UID", readonly=True, copy=False)
+    present = fields.Boolean(
+        default=True, readonly=True, help="Seen in the last listing."
+    )
+
+    _sql_constraints = [
+        (
+            "name_uniq",
+            "UNIQUE(account_id, name)",
+            "A folder is listed once per account.",
+        )
+    ]
+
+    @api.model
+    def _sync_from_server(self, account, folder_infos):
+        """Record the folders the server listed; pre-select the usual ones.
+
+        :param account: a ``crm.mail.account`` record
+        :param list folder_infos: ``imap_session.FolderInfo`` from the server
+        """
+        existing = {f.name: f for f in account.sudo().folder_ids}
+        default = set(imap_session.default_fetch_folders(folder_infos))
+        first_listing = not existing
+        vals_list = []
+        for info in folder_infos:
+            if not info.selectable:
+                continue
+            folder = existing.pop(info.name, None)
+            if folder:
+                folder.write({"special_use": info.special_use, "present": True})
+            else:
+                vals_list.append(
+                    {
+                        "account_id": account.id,
+                        "name": info.name,
+                        "special_use": info.special_use,
+                        "to_fetch": first_listing and info.name in default,
+                        "sequence": 0 if info.name.upper() == "INBOX" else 10,
+                    }
+                )
+        self.sudo().create(vals_list)
+        # folders gone from the server keep their checkpoint (they may return)
+        for folder in existing.values():
+            folder.present = False
+
+    def _fetch_names(self, account, folder_infos):
+        """Names of the folders to fetch for an account.
+
+        :return: the chosen folders, or the default set when none is chosen
+        """
+        chosen = account.folder_ids.filtered(lambda f: f.to_fetch and f.present)
+        if chosen:
+            return chosen.mapped("name")
+        return imap_session.default_fetch_folders(folder_infos)

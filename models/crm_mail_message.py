@@ -1,0 +1,170 @@
+from odoo import api, fields, models, tools
+
+STATES = [
+    ("draft", "Draft"),
+    ("outgoing", "Queued"),
+    ("sending", "Sending"),
+    ("sent", "Sent"),
+    ("error", "Error"),
+    ("received", "Received"),
+    ("quarantined", "Quarantined"),
+]
+
+
+class CrmMailMessage(models.Model):
+    """A mail of an account: fetched, quarantined, or written in Odoo."""
+
+    _name = "crm.mail.message"
+    _description = "CRM Mail"
+    _order = "date desc, id desc"
+    _rec_name = "subject"
+
+    account_id = fields.Many2one(
+        "crm.mail.account", required=True, index=True, ondelete="restrict"
+    )
+    company_id = fields.Many2one(
+        related="account_id.company_id", store=True, index=True, readonly=True
+    )
+    direction = fields.Selection(
+        [("incoming", "Incoming"), ("outgoing", "Outgoing")],
+        required=True,
+        default="incoming",
+        index=True,
+    )
+    state = fields.Selection(STATES, required=True, default="received", index=True)
+    message_id = fields.Char(string="Message-ID", index="btree_not_null", readonly=True)
+    dedupe_key = fields.Char(
+        readonly=True,
+        copy=False,
+        help="Message-ID, or a hash of the raw mail when it has none: one per account.",
+    )
+    in_reply_to = fields.Char(string="In-Reply-To", readonly=True)
+    references = fields.Text(readonly=True)
+    date = fields.Datetime(index=True, default=fields.Datetime.now)
+    email_from = fields.Char(string="From", index=True)
+    from_name = fields.Char(string="Sender Name")
+    email_to = fields.Text(string="To")
+    email_cc = fields.Text(string="Cc")
+    email_bcc = fields.Text(string="Bcc")
+    reply_to = fields.Char(string="Reply-To")
+    subject = fields.Char()
+    body_html = fields.Html(
+        string="Body", sanitize=True, sanitize_style=True, sanitize_form=True
+    )
+    body_text = fields.Text(string="Plain Text")
+    attachment_ids = fields.One2many(
+        "ir.attachment",
+        "res_id",
+        domain=[("res_model", "=", "crm.mail.message")],
+        string="Attachments",
+    )
+    attachment_count = fields.Integer(compute="_compute_attachment_count")
+    has_attachments = fields.Boolean(index=True, readonly=True)
+    folder_id = fields.Many2one("crm.mail.folder", index=True, ondelete="set null")
+    imap_uid = fields.Integer(string="IMAP UID", readonly=True)
+    imap_uidvalidity = fields.Integer(string="IMAP UIDVALIDITY", readonly=True)
+    pop3_uidl = fields.Char(string="POP3 UIDL", readonly=True)
+    parent_id = fields.Many2one(
+        "crm.mail.message", string="Reply To Mail", index=True, ondelete="set null"
+    )
+    thread_root_id = fields.Many2one(
+        "crm.mail.message", string="Thread", index=True, ondelete="set null"
+    )
+    contact_id = fields.Many2one("res.partner", index=True)
+    partner_id = fields.Many2one("res.partner", string="Customer", index=True)
+    lead_id = fields.Many2one("crm.lead", index=True)
+    user_id = fields.Many2one("res.users", string="Responsible", index=True)
+    review_state = fields.Selection(
+        [
+            ("new", "New"),
+            ("reviewed", "Reviewed"),
+            ("postponed", "Postponed"),
+            ("control", "On Control"),
+        ],
+        default="new",
+        required=True,
+        index=True,
+    )
+    auto_kind = fields.Selection(
+        [
+            ("auto_reply", "Auto-reply"),
+            ("bounce", "Bounce"),
+            ("bulk", "Mailing"),
+            ("noreply", "No-reply"),
+        ],
+        string="Automatic Mail",
+    )
+    error = fields.Text(readonly=True, help="Why the mail is quarantined or failed.")
+    size = fields.Integer(readonly=True)
+    seen_ids = fields.One2many("crm.mail.message.seen", "message_id")
+    is_unread = fields.Boolean(
+        compute="_compute_is_unread", search="_search_is_unread", string="Unread"
+    )
+
+    def init(self):
+        # Exactly once: the database refuses a second copy of one server
+        # message, whatever process or crash tries to store it.
+        tools.create_unique_index(
+            self._cr,
+            "crm_mail_message_imap_uid_uniq",
+            self._table,
+            ["account_id", "folder_id", "imap_uidvalidity", "imap_uid"],
+            where="imap_uid IS NOT NULL AND imap_uid > 0",
+        )
+        tools.create_unique_index(
+            self._cr,
+            "crm_mail_message_pop3_uidl_uniq",
+            self._table,
+            ["account_id", "pop3_uidl"],
+            where="pop3_uidl IS NOT NULL",
+        )
+        tools.create_unique_index(
+            self._cr,
+            "crm_mail_message_dedupe_uniq",
+            self._table,
+            ["account_id", "dedupe_key"],
+            where="dedupe_key IS NOT NULL",
+        )
+
+    @api.depends("attachment_ids")
+    def _compute_attachment_count(self):
+        for message in self:
+            message.attachment_count = len(message.attachment_ids)
+
+    def _compute_is_unread(self):
+        seen = self.env["crm.mail.message.seen"].search(
+            [("message_id", "in", self.ids), ("user_id", "=", self.env.uid)]
+        )
+        seen_ids = set(seen.message_id.ids)
+        for message in self:
+            message.is_unread = message.id not in seen_ids
+
+    def _search_is_unread(self, operator, value):
+        if operator not in ("=", "!="):
+            return [("id", "=", 0)]
+        seen = self.env["crm.mail.message.seen"]._search(
+            [("user_id", "=", self.env.uid)]
+        )
+        unread = (operator == "=") == bool(value)
+        return [("id", "not in" if unread else "in", seen.subselect("message_id"))]
+
+    def action_mark_read(self):
+        """Mark these mails read for the current user (no write right needed)."""
+        Seen = self.env["crm.mail.message.seen"]
+        done = set(
+            Seen.search(
+                [("message_id", "in", self.ids), ("user_id", "=", self.env.uid)]
+            ).message_id.ids
+        )
+        Seen.create(
+            [
+                {"message_id": mid, "user_id": self.env.uid}
+                for mid in self.ids
+                if mid not in done
+            ]
+        )
+
+    def action_mark_unread(self):
+        self.env["crm.mail.message.seen"].search(
+            [("message_id", "in", self.ids), ("user_id", "=", self.env.uid)]
+        ).unlink()

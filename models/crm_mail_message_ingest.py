@@ -1,0 +1,237 @@
+import base64
+import hashlib
+import logging
+
+import psycopg2
+
+from odoo import api, fields, models
+
+from ..mail_engine import mime
+from ..mail_engine.exceptions import ParseError
+
+_logger = logging.getLogger(__name__)
+
+STORED, QUARANTINED, DUPLICATE, SELF = "stored", "quarantined", "duplicate", "self"
+
+
+class CrmMailMessage(models.Model):
+    """From raw bytes to a stored mail: parse, classify, deduplicate, store."""
+
+    _inherit = "crm.mail.message"
+
+    attachment_note = fields.Text(
+        readonly=True, help="Attachments that were not saved, and why."
+    )
+    server_deleted = fields.Boolean(readonly=True, copy=False)
+
+    @api.model
+    def _ingest_raw(self, account, raw, source):
+        """Store one raw mail fetched from an account, or say why not.
+
+        Never raises for a bad mail: what cannot be parsed or stored is kept
+        as a quarantined mail with its raw bytes attached.
+
+        :param account: the ``crm.mail.account`` (sudo) it was fetched from
+        :param bytes raw: the message as the server sent it
+        :param dict source: where it came from: ``folder_id``, ``imap_uid``,
+            ``imap_uidvalidity`` or ``pop3_uidl``
+        :return: tuple (outcome, detail): outcome is one of ``stored``,
+            ``quarantined``, ``duplicate``, ``self``
+        """
+        try:
+            parsed = mime.parse(
+                raw,
+                save_attachments=account.save_attachments,
+                max_attachment_bytes=(account.max_attachment_mb or 0) * 1024 * 1024
+                or None,
+            )
+        except ParseError as error:
+            return self._quarantine(account, raw, source, str(error))
+        key = parsed.message_id or "sha256:" + hashlib.sha256(raw).hexdigest()
+        direction = "outgoing" if parsed.email_from == account.email else "incoming"
+        if direction == "outgoing" and self._sent_to_itself(account, parsed):
+            return SELF, parsed.message_id or key
+        duplicate = self.search(
+            [("account_id", "=", account.id), ("dedupe_key", "=", key)], limit=1
+        )
+        if duplicate:
+            return DUPLICATE, key
+        try:
+            with self.env.cr.savepoint():
+                self._store_parsed(account, raw, parsed, key, direction, source)
+        except psycopg2.IntegrityError:
+            # another process stored the same server message first
+            return DUPLICATE, key
+        except Exception as error:  # noqa: BLE001 - never lose a mail
+            _logger.warning(
+                "Mail %s of account %s could not be stored, quarantined.",
+                key,
+                account.id,
+                exc_info=True,
+            )
+            return self._quarantine(account, raw, source, repr(error), key=key)
+        return STORED, key
+
+    @api.model
+    def _sent_to_itself(self, account, parsed):
+        recipients = {addr for _name, addr in parsed.to + parsed.cc}
+        return recipients == {account.email}
+
+    @api.model
+    def _store_parsed(self, account, raw, parsed, key, direction, source):
+        """Create the mail record and its attachments.
+
+        :return: the new ``crm.mail.message``
+        """
+        vals = {
+            "account_id": account.id,
+            "direction": direction,
+            "state": "received",
+            "message_id": parsed.message_id,
+            "dedupe_key": key,
+            "in_reply_to": parsed.in_reply_to,
+            "references": " ".join(parsed.references) or False,
+            "date": parsed.date or fields.Datetime.now(),
+            "email_from": parsed.email_from,
+            "from_name": parsed.from_name,
+            "email_to": parsed.email_to,
+            "email_cc": parsed.email_cc,
+            "email_bcc": parsed.email_bcc,
+            "reply_to": parsed.reply_to,
+            "subject": parsed.subject,
+            "body_text": parsed.body_text,
+            "size": len(raw),
+            "user_id": account.user_id.id,
+            "has_attachments": any(a.data is not None for a in parsed.attachments),
+            "attachment_note": self._attachment_note(parsed) or False,
+            **self._thread_vals(account, parsed),
+            **source,
+        }
+        message = self.create(vals)
+        cid_urls = {}
+        att_vals = [
+            {
+                "name": att.filename,
+                "raw": att.data,
+                "mimetype": att.content_type,
+                "res_model": self._name,
+                "res_id": message.id,
+            }
+            for att in parsed.attachments
+            if att.data is not None
+        ]
+        if account.keep_original:
+            att_vals.append(self._raw_attachment_vals(message, raw))
+        attachments = self.env["ir.attachment"].create(att_vals)
+        saved = [att for att in parsed.attachments if att.data is not None]
+        for att, record in zip(saved, attachments, strict=False):
+            if att.content_id:
+                cid_urls[att.content_id] = f"/web/image/{record.id}"
+        body = parsed.body_html
+        if cid_urls:
+            body = mime.replace_cids(body, cid_urls)
+        message.body_html = body
+        return message
+
+    @api.model
+    def _attachment_note(self, parsed):
+        reasons = {
+            "too_large": self.env._("not saved: over the size limit"),
+            "disabled": self.env._(
+                "not saved: attachments are switched off for this account"
+            ),
+        }
+        return "\n".join(
+            "%s (%s KB): %s"
+            % (
+                att.filename,
+                att.size // 1024,
+                reasons.get(att.skipped_reason, att.skipped_reason),
+            )
+            for att in parsed.attachments
+            if att.data is None
+        )
+
+    @api.model
+    def _thread_vals(self, account, parsed):
+        """Find the parent mail from In-Reply-To, else References (last first)."""
+        ids = [i for i in [parsed.in_reply_to, *reversed(parsed.references)] if i]
+        if not ids:
+            return {}
+        candidates = self.search(
+            [
+                ("account_id.company_id", "=", account.company_id.id),
+                ("message_id", "in", ids),
+            ]
+        )
+        by_id = {c.message_id: c for c in candidates}
+        for mid in ids:
+            parent = by_id.get(mid)
+            if parent:
+                return {
+                    "parent_id": parent.id,
+                    "thread_root_id": (parent.thread_root_id or parent).id,
+                }
+        return {}
+
+    @api.model
+    def _raw_attachment_vals(self, message, raw):
+        return {
+            "name": "original.eml",
+            "datas": base64.b64encode(raw),
+            "mimetype": "message/rfc822",
+            "res_model": self._name,
+            "res_id": message.id,
+        }
+
+    @api.model
+    def _quarantine(self, account, raw, source, reason, key=None):
+        """Keep a mail that could not be parsed or stored, with its raw bytes.
+
+        :return: (``quarantined``, reason)
+        """
+        key = key or "sha256:" + hashlib.sha256(raw).hexdigest()
+        subject = self.env._("Unreadable mail")
+        try:
+            parsed = mime.parse(raw[:65536], save_attachments=False)
+            subject = parsed.subject or subject
+        except Exception:  # noqa: BLE001 - best effort for a label only
+            _logger.debug("No subject for quarantined mail %s", key, exc_info=True)
+        try:
+            with self.env.cr.savepoint():
+                message = self.create(
+                    {
+                        "account_id": account.id,
+                        "state": "quarantined",
+                        "dedupe_key": key,
+                        "subject": subject[:500],
+                        "error": reason,
+                        "size": len(raw),
+                        **source,
+                    }
+                )
+                self.env["ir.attachment"].create(
+                    self._raw_attachment_vals(message, raw)
+                )
+        except psycopg2.IntegrityError:
+            # already kept once (the server gave it again after a resync)
+            return DUPLICATE, key
+        return QUARANTINED, reason
+
+    def unlink(self):
+        deletions = [
+            {
+                "account_id": m.account_id.id,
+                "folder_name": m.folder_id.name,
+                "imap_uidvalidity": m.imap_uidvalidity,
+                "imap_uid": m.imap_uid,
+                "pop3_uidl": m.pop3_uidl,
+            }
+            for m in self.sudo()
+            if m.account_id.delete_on_server_with_record
+            and not m.server_deleted
+            and (m.imap_uid or m.pop3_uidl)
+        ]
+        res = super().unlink()
+        self.env["crm.mail.server.deletion"].sudo().create(deletions)
+        return res

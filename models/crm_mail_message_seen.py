@@ -1,0 +1,24 @@
+from odoo import fields, models
+
+
+class CrmMailMessageSeen(models.Model):
+    """Per-user read mark of a mail: reading a mail needs no right to edit it."""
+
+    _name = "crm.mail.message.seen"
+    _description = "Mail Read Mark"
+    _log_access = False
+
+    message_id = fields.Many2one(
+        "crm.mail.message", required=True, ondelete="cascade", index=True
+    )
+    user_id = fields.Many2one(
+        "res.users",
+        required=True,
+        ondelete="cascade",
+        default=lambda self: self.env.uid,
+        index=True,
+    )
+
+    _sql_constraints = [
+        ("uniq", "UNIQUE(message_id, user_id)", "A mail is read once per user.")
+    ]

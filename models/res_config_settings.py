@@ -1,0 +1,80 @@
+from odoo import api, fields, models
+
+
+class ResConfigSettings(models.TransientModel):
+    _inherit = "res.config.settings"
+
+    crm_mail_fetch_interval = fields.Integer(
+        string="Fetch Every",
+        compute="_compute_crm_mail_cron",
+        inverse="_inverse_crm_mail_cron",
+        help="How often the mail is fetched.",
+    )
+    crm_mail_fetch_interval_type = fields.Selection(
+        [("minutes", "Minutes"), ("hours", "Hours")],
+        string="Fetch Interval Unit",
+        compute="_compute_crm_mail_cron",
+        inverse="_inverse_crm_mail_cron",
+    )
+    crm_mail_fetch_jobs = fields.Integer(
+        string="Parallel Fetch Jobs",
+        config_parameter="crm_mail_client.fetch_jobs",
+        default=1,
+        help="Cron jobs sharing the accounts, so that several cron workers "
+        "fetch at once.",
+    )
+    crm_mail_max_per_run = fields.Integer(
+        string="Mails per Run (new accounts)",
+        config_parameter="crm_mail_client.max_per_run",
+        default=50,
+    )
+    crm_mail_save_attachments = fields.Boolean(
+        string="Save Attachments (new accounts)",
+        config_parameter="crm_mail_client.save_attachments",
+        default=True,
+    )
+    crm_mail_max_attachment_mb = fields.Integer(
+        string="Max Attachment Size MB (new accounts)",
+        config_parameter="crm_mail_client.max_attachment_mb",
+        default=25,
+    )
+    crm_mail_initial_days = fields.Integer(
+        string="First Sync Days (new accounts)",
+        config_parameter="crm_mail_client.initial_days",
+        default=30,
+    )
+    crm_mail_account_count = fields.Integer(compute="_compute_crm_mail_account_count")
+
+    def _fetch_cron(self):
+        return self.env.ref(
+            "crm_mail_client.ir_cron_fetch_mail", raise_if_not_found=False
+        ).sudo()
+
+    @api.depends("company_id")
+    def _compute_crm_mail_cron(self):
+        cron = self._fetch_cron()
+        for settings in self:
+            settings.crm_mail_fetch_interval = cron.interval_number if cron else 15
+            settings.crm_mail_fetch_interval_type = (
+                cron.interval_type if cron else "minutes"
+            )
+
+    def _inverse_crm_mail_cron(self):
+        crons = self.env["crm.mail.account"]._fetch_crons()
+        for settings in self[:1]:
+            crons.write(
+                {
+                    "interval_number": max(settings.crm_mail_fetch_interval, 1),
+                    "interval_type": settings.crm_mail_fetch_interval_type or "minutes",
+                }
+            )
+
+    def _compute_crm_mail_account_count(self):
+        count = self.env["crm.mail.account"].search_count([])
+        for settings in self:
+            settings.crm_mail_account_count = count
+
+    def set_values(self):
+        res = super().set_values()
+        self.env["crm.mail.account"]._set_fetch_jobs(self.crm_mail_fetch_jobs)
+        return res

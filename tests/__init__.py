@@ -1,0 +1,3 @@
+from . import test_install
+from . import test_crm_mail_account
+from . import test_fetch

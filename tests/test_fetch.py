@@ -1,0 +1,246 @@
+import base64
+from datetime import datetime, timedelta, timezone
+
+from odoo.tests import tagged
+
+from .common import MailServerCase, make_mail
+
+
+@tagged("post_install", "-at_install")
+class TestFetch(MailServerCase):
+    def messages(self, account, **domain):
+        return self.env["crm.mail.message"].search(
+            [("account_id", "=", account.id)] + [(k, "=", v) for k, v in domain.items()]
+        )
+
+    def test_imap_exactly_once(self):
+        for i in range(7):
+            self.deliver(make_mail(subject=f"Order {i}"))
+        account = self.make_account(max_per_run=5)
+        run = account._fetch_locked()
+        self.assertEqual(run.counts["stored"], 5)
+        self.assertTrue(run.more, "two mails wait for the next batch")
+        run = account._fetch_locked()
+        self.assertEqual(run.counts["stored"], 2)
+        self.assertFalse(run.more)
+        run = account._fetch_locked()
+        self.assertEqual(sum(run.counts.values()), 0)
+        self.assertEqual(
+            sorted(self.messages(account).mapped("subject")),
+            [f"Order {i}" for i in range(7)],
+        )
+        self.assertEqual(len(account.fetch_log_ids), 3)
+        self.assertEqual(account.state, "ok")
+        inbox = account.folder_ids.filtered(lambda f: f.name == "INBOX")
+        self.assertEqual(inbox.last_uid, 7)
+
+    def test_fetch_keeps_server_flags(self):
+        self.deliver(make_mail())
+        account = self.make_account()
+        account._fetch_locked()
+        self.assertEqual(self.dovecot.message_count(self.mailbox, "INBOX"), 1)
+        from odoo.addons.crm_mail_client.mail_engine.imap_session import ImapSession
+
+        with ImapSession.open(account._incoming_config()) as session:
+            fetched = list(session.fetch("INBOX", [1]))
+        self.assertNotIn("\\Seen", fetched[0].flags)
+        account.mark_as_read = True
+        self.deliver(make_mail(subject="second"))
+        account._fetch_locked()
+        with ImapSession.open(account._incoming_config()) as session:
+            fetched = list(session.fetch("INBOX", [2]))
+        self.assertIn("\\Seen", fetched[0].flags)
+
+    def test_parsed_fields_and_attachments(self):
+        raw = make_mail(
+            subject="Счёт на оплату",
+            sender="Иван Петров <Ivan@Client.Example>",
+            to=f"Sales <{self.mailbox}>",
+            html="<p>Добрый день!</p><script>alert(1)</script>",
+            attachments=[("счёт.pdf", b"%PDF-1.4 test", "application/pdf")],
+        )
+        self.deliver(raw)
+        account = self.make_account()
+        account._fetch_locked()
+        mail = self.messages(account)
+        self.assertEqual(len(mail), 1)
+        self.assertEqual(mail.subject, "Счёт на оплату")
+        self.assertEqual(mail.email_from, "ivan@client.example")
+        self.assertEqual(mail.from_name, "Иван Петров")
+        self.assertEqual(mail.direction, "incoming")
+        self.assertIn("Добрый день!", mail.body_html)
+        self.assertNotIn("<script", mail.body_html)
+        self.assertEqual(mail.attachment_ids.name, "счёт.pdf")
+        self.assertEqual(base64.b64decode(mail.attachment_ids.datas), b"%PDF-1.4 test")
+        self.assertTrue(mail.has_attachments)
+        self.assertTrue(mail.message_id.startswith("<"))
+
+    def test_attachment_cap(self):
+        big = b"x" * (2 * 1024 * 1024)
+        self.deliver(
+            make_mail(attachments=[("big.bin", big, "application/octet-stream")])
+        )
+        account = self.make_account(max_attachment_mb=1)
+        account._fetch_locked()
+        mail = self.messages(account)
+        self.assertFalse(mail.attachment_ids)
+        self.assertIn("big.bin", mail.attachment_note)
+
+    def test_duplicate_message_id_and_self_sent(self):
+        raw = make_mail(message_id="<same@client.example>")
+        self.deliver(raw)
+        self.deliver(raw, folder="Archive")
+        self.deliver(
+            make_mail(sender=self.mailbox, to=self.mailbox, subject="note to self")
+        )
+        self.deliver(
+            make_mail(
+                sender=self.mailbox, to="client@client.example", subject="our offer"
+            ),
+            folder="Sent",
+        )
+        account = self.make_account()
+        run = account._fetch_locked()
+        self.assertEqual(run.counts["stored"], 2)
+        self.assertEqual(run.counts["duplicate"], 1)
+        self.assertEqual(run.counts["self"], 1)
+        offer = self.messages(account, subject="our offer")
+        self.assertEqual(offer.direction, "outgoing")
+        log = account.fetch_log_ids[:1]
+        self.assertEqual(
+            (log.stored, log.skipped_duplicate, log.skipped_self), (2, 1, 1)
+        )
+        self.assertIn("duplicate: <same@client.example>", log.details)
+
+    def test_quarantine_keeps_raw(self):
+        self.deliver(b"\x00\x01 not a mail at all \xff\xfe")
+        self.deliver(make_mail(subject="fine"))
+        account = self.make_account()
+        run = account._fetch_locked()
+        self.assertEqual(run.counts["quarantined"], 1)
+        self.assertEqual(run.counts["stored"], 1)
+        quarantined = self.messages(account, state="quarantined")
+        self.assertTrue(quarantined.error)
+        raw = base64.b64decode(quarantined.attachment_ids.datas)
+        self.assertEqual(
+            raw.replace(b"\r\n", b"\n"), b"\x00\x01 not a mail at all \xff\xfe"
+        )
+
+    def test_uidvalidity_change_resyncs_without_duplicates(self):
+        self.deliver(make_mail(subject="a"), folder="Orders")
+        self.deliver(make_mail(subject="b"), folder="Orders")
+        account = self.make_account()
+        account._fetch_locked()
+        self.assertEqual(len(self.messages(account)), 2)
+        folder = account.folder_ids.filtered(lambda f: f.name == "Orders")
+        old_validity = folder.uidvalidity
+        # the folder is recreated with the same mails and one new one
+        known = [(m.subject, m.message_id) for m in self.messages(account)]
+        self.dovecot.delete_folder(self.mailbox, "Orders")
+        self.dovecot.create_folder(self.mailbox, "Orders")
+        for subject, message_id in known:
+            self.deliver(make_mail(subject=subject, message_id=message_id), "Orders")
+        self.deliver(make_mail(subject="c"), folder="Orders")
+        run = account._fetch_locked()
+        folder.invalidate_recordset()
+        self.assertNotEqual(folder.uidvalidity, old_validity)
+        self.assertEqual(run.counts["duplicate"], 2)
+        self.assertEqual(run.counts["stored"], 1)
+        self.assertEqual(
+            sorted(self.messages(account).mapped("subject")), ["a", "b", "c"]
+        )
+
+    def test_initial_days_window(self):
+        old = datetime.now(timezone.utc) - timedelta(days=90)
+        self.deliver(make_mail(subject="old", date=old))
+        self.deliver(make_mail(subject="recent"))
+        account = self.make_account(initial_days=30)
+        account._fetch_locked()
+        self.assertEqual(self.messages(account).mapped("subject"), ["recent"])
+        account._fetch_locked()
+        self.assertEqual(len(self.messages(account)), 1, "old mail stays out")
+        self.deliver(make_mail(subject="new"))
+        account._fetch_locked()
+        self.assertEqual(len(self.messages(account)), 2)
+
+    def test_pop3_uidl_and_delete_after_commit(self):
+        for i in range(3):
+            self.deliver(make_mail(subject=f"pop {i}"))
+        account = self.make_account(protocol="pop3")
+        run = account._fetch_locked()
+        self.assertEqual(run.counts["stored"], 3)
+        run = account._fetch_locked()
+        self.assertEqual(sum(run.counts.values()), 0, "UIDL remembers what was fetched")
+        self.assertEqual(self.dovecot.message_count(self.mailbox, "INBOX"), 3)
+        account.keep_on_server = False
+        self.deliver(make_mail(subject="pop 3"))
+        account._fetch_locked()
+        self.assertEqual(len(self.messages(account)), 4)
+        # only the mail fetched in this run (committed first) left the server
+        self.assertEqual(self.dovecot.message_count(self.mailbox, "INBOX"), 3)
+
+    def test_delete_on_server_with_record(self):
+        self.deliver(make_mail(subject="to delete"))
+        self.deliver(make_mail(subject="to keep"))
+        account = self.make_account(delete_on_server_with_record=True)
+        account._fetch_locked()
+        self.messages(account, subject="to delete").unlink()
+        self.assertEqual(self.dovecot.message_count(self.mailbox, "INBOX"), 2)
+        account._fetch_locked()
+        self.assertEqual(self.dovecot.message_count(self.mailbox, "INBOX"), 1)
+
+    def test_failing_account_does_not_block_others(self):
+        self.deliver(make_mail(subject="ok mail"))
+        good = self.make_account()
+        bad = self.make_account(
+            name="Broken", password="wrong", email="broken@crm.test"
+        )
+        self.env["crm.mail.account"].search(
+            [("id", "not in", (good | bad).ids)]
+        ).active = False
+        self.env["crm.mail.account"]._cron_fetch_mail()
+        self.assertEqual(bad.state, "error")
+        self.assertIn("refused the login or password", bad.last_error)
+        self.assertEqual(good.state, "ok")
+        self.assertEqual(len(self.messages(good)), 1)
+
+    def test_locked_account_is_skipped(self):
+        account = self.make_account()
+        cr2 = self.registry.cursor()
+        try:
+            cr2.execute("SELECT pg_advisory_lock(%s, %s)", (0x43524D4D, account.id))
+            self.assertIsNone(account._fetch_locked())
+            cr2.execute("SELECT pg_advisory_unlock(%s, %s)", (0x43524D4D, account.id))
+        finally:
+            cr2.close()
+        self.assertIsNotNone(account._fetch_locked())
+
+    def test_thread_parent(self):
+        first = make_mail(subject="Question", message_id="<q1@client.example>")
+        self.deliver(first)
+        self.deliver(
+            make_mail(
+                subject="Re: Question",
+                message_id="<a1@client.example>",
+                headers={"In-Reply-To": "<q1@client.example>"},
+            )
+        )
+        account = self.make_account()
+        account._fetch_locked()
+        answer = self.messages(account, subject="Re: Question")
+        self.assertEqual(answer.parent_id.message_id, "<q1@client.example>")
+        self.assertEqual(answer.thread_root_id, answer.parent_id)
+
+    def test_per_user_unread(self):
+        self.deliver(make_mail())
+        account = self.make_account()
+        account._fetch_locked()
+        mail = self.messages(account)
+        as_sales = mail.with_user(self.user_sales)
+        self.assertTrue(as_sales.is_unread)
+        as_sales.action_mark_read()
+        as_sales.invalidate_recordset()
+        self.assertFalse(as_sales.is_unread)
+        self.assertTrue(mail.with_user(self.user_admin_mail).is_unread)
+        Message = self.env["crm.mail.message"].with_user(self.user_sales)
+        self.assertNotIn(mail, Message.search([("is_unread", "=", True)]))
