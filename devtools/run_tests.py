@@ -157,6 +157,7 @@ def run_odoo_suite(summary, tree):
         if code != 0:
             print(log[-5000:])
             return
+        run_stress(summary, tree, workdir, pg, dovecot, db)
         started = time.monotonic()
         code, log = odoo_env.run_odoo(
             tree,
@@ -205,6 +206,35 @@ def run_odoo_suite(summary, tree):
         dovecot.stop()
         pg.stop()
         os.environ.pop("CRM_MAIL_TEST_DOVECOT", None)
+
+
+def run_stress(summary, tree, workdir, pg, dovecot, template_db):
+    """The committing fault tests (SIGKILL, parallel fetchers) on their own DB."""
+    banner("STRESS (own database, real commits): SIGKILL and parallel fetch")
+    from . import stress
+
+    mails = int(os.environ.get("CRM_MAIL_STRESS_MAILS", "2000"))
+    corpora_files = []
+    try:
+        from .corpora import collect
+
+        corpora_files = collect(DEVDATA / "corpora")
+    except Exception as exc:  # noqa: BLE001 - the corpora are a bonus here
+        print(f"stress: third-party corpora unavailable ({exc}); sample mail only")
+    started = time.monotonic()
+    try:
+        results = stress.run(
+            tree, workdir, pg, dovecot, template_db, mails, corpora_files
+        )
+    except Exception as exc:  # noqa: BLE001 - report, never hide
+        results = [("stress: crashed", False, repr(exc))]
+    for name, ok, note in results:
+        print(f"{name}: {'ok' if ok else 'FAILED'} - {note}")
+        summary.check(name, ok, note[:60])
+    print(
+        f"stress: {time.monotonic() - started:.0f}s with {mails} mails "
+        f"+ {len(corpora_files)} corpus mails"
+    )
 
 
 def main(argv=None):

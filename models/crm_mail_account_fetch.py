@@ -33,6 +33,8 @@ class FetchRun:
             ("stored", "quarantined", "duplicate", "self", "other"), 0
         )
         self.details = []
+        # what the last commit made safe: a rollback goes back to it
+        self.committed = (dict(self.counts), 0)
         self.more = False
         self.since_commit = 0
         # server actions done only once the database has committed
@@ -192,6 +194,8 @@ class CrmMailAccount(models.Model):
         if error and self._auto_commit():
             # drop the half batch; committed mails and checkpoints stay
             self.env.cr.rollback()
+            run.counts, details_kept = dict(run.committed[0]), run.committed[1]
+            run.details = run.details[:details_kept]
         self._finish_run(run, error)
         return run
 
@@ -233,6 +237,7 @@ class CrmMailAccount(models.Model):
         if self._auto_commit():
             # checkpoint: the batch of mails and the folder's last UID together
             self.env.cr.commit()  # pylint: disable=invalid-commit
+        run.committed = (dict(run.counts), len(run.details))
         run.since_commit = 0
         self._apply_server_actions(run, session)
 

@@ -1,0 +1,142 @@
+"""The demo: private servers, a database with crm_mail_client and a demo
+account whose sample mail is fetched, Odoo on http://127.0.0.1:8069.
+
+Ctrl-C stops Odoo, Dovecot, the SMTP peer and PostgreSQL.
+"""
+
+import argparse
+import json
+import shutil
+import signal
+import subprocess
+import sys
+
+from . import odoo_env
+from .dovecot import Dovecot
+from .postgres import Postgres
+from .samples import SENDERS, sample_message
+from .smtp_peer import SmtpPeer
+
+DEMO_DIR = odoo_env.REPO / ".devdata" / "demo"
+DB = "crm_mail_demo"
+MAILBOX, PASSWORD = "sales@demo.example", "demo-password"
+
+SETUP = """
+import json
+info = json.loads(%r)
+Account = env["crm.mail.account"]
+account = Account.create({
+    "name": "Demo: sales mailbox",
+    "email": info["mailbox"],
+    "incoming_host": info["host"],
+    "incoming_port": info["imaps_port"],
+    "incoming_security": "ssl",
+    "login": info["mailbox"],
+    "password": info["password"],
+    "smtp_host": info["host"],
+    "smtp_port": info["smtps_port"],
+    "smtp_security": "ssl",
+    "ca_certificate": info["ca_pem"],
+    "initial_days": 0,
+    "max_per_run": 100,
+})
+account.action_test_connection()
+account._fetch_locked()
+env.cr.commit()
+print("DEMO_ACCOUNT", account.id, account.state, account.message_count)
+"""
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=8069)
+    parser.add_argument("--mails", type=int, default=40)
+    args = parser.parse_args(argv)
+    tree, how = odoo_env.find_odoo()
+    if not tree:
+        sys.exit(f"Odoo 18 not found: {how}. Set ODOO_PATH to an Odoo 18 source tree.")
+    shutil.rmtree(DEMO_DIR, ignore_errors=True)
+    DEMO_DIR.mkdir(parents=True)
+    pg = Postgres(DEMO_DIR / "pg")
+    dovecot = Dovecot(DEMO_DIR / "dovecot")
+    smtp = SmtpPeer(DEMO_DIR / "smtp", login=MAILBOX, password=PASSWORD)
+    odoo = None
+    try:
+        pg.start()
+        dovecot.start()
+        dovecot.add_user(MAILBOX, PASSWORD)
+        for index in range(args.mails):
+            sender = SENDERS[index % len(SENDERS)]
+            dovecot.deliver(MAILBOX, sample_message(index, MAILBOX, sender=sender))
+        smtp.start()
+        print(f">>> Dovecot IMAPS 127.0.0.1:{dovecot.imaps_port}, mailbox {MAILBOX}")
+        print(f">>> SMTP peer 127.0.0.1:{smtp.smtps_port}; sent mail in {smtp.outbox}")
+        base = ["-d", DB, "--without-demo=all", "--log-level=warn"]
+        print(">>> creating database with crm_mail_client (a minute or two)")
+        code, log = odoo_env.run_odoo(
+            tree,
+            DEMO_DIR,
+            pg,
+            [*base, "-i", "crm_mail_client", "--stop-after-init"],
+            DEMO_DIR / "install.log",
+        )
+        if code:
+            sys.exit(log[-4000:])
+        info = {
+            "mailbox": MAILBOX,
+            "password": PASSWORD,
+            "host": dovecot.host,
+            "imaps_port": dovecot.imaps_port,
+            "smtps_port": smtp.smtps_port,
+            "ca_pem": dovecot.ca_pem,
+        }
+        code, log = odoo_env.run_odoo(
+            tree,
+            DEMO_DIR,
+            pg,
+            ["shell", *base, "--no-http"],
+            DEMO_DIR / "setup.log",
+            input=SETUP % json.dumps(info),
+        )
+        line = next(
+            (ln for ln in log.splitlines() if ln.startswith("DEMO_ACCOUNT")), ""
+        )
+        if code or not line:
+            sys.exit(log[-4000:])
+        print(f">>> demo account ready: {line}")
+        print(
+            f">>> Odoo on http://127.0.0.1:{args.port}  (admin / admin). Ctrl-C stops."
+        )
+        cmd = odoo_env.odoo_command(
+            tree,
+            DEMO_DIR,
+            pg,
+            "-d",
+            DB,
+            "--http-interface",
+            "127.0.0.1",
+            "--http-port",
+            str(args.port),
+            "--db-filter",
+            f"^{DB}$",
+        )
+        odoo = subprocess.Popen(cmd, env=odoo_env.odoo_env(tree), cwd=DEMO_DIR)
+        signal.signal(signal.SIGTERM, lambda *_: odoo.terminate())
+        odoo.wait()
+    except KeyboardInterrupt:
+        print("\n>>> stopping")
+    finally:
+        if odoo and odoo.poll() is None:
+            odoo.terminate()
+            try:
+                odoo.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                odoo.kill()
+        smtp.stop()
+        dovecot.stop()
+        pg.stop()
+        print(">>> stopped Odoo, SMTP peer, Dovecot and PostgreSQL")
+
+
+if __name__ == "__main__":
+    main()
