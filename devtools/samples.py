@@ -49,6 +49,10 @@ def sample_message(index, to_address, rng=None, now=None, sender=None):
     subject = rng.choice(SUBJECTS).format(n=index)
     body = rng.choice(BODIES).format(n=rng.randint(2, 500), name=name)
     charset = "utf-8" if body.isascii() else rng.choice(CHARSETS)
+    try:
+        (subject + body + name).encode(charset)
+    except UnicodeEncodeError:  # koi8-r has no "№"
+        charset = "utf-8"
     html = rng.random() < 0.4
     if html:
         paragraphs = "".join(f"<p>{line}</p>" for line in body.split("\n") if line)
