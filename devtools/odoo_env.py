@@ -76,10 +76,14 @@ def addons_dir(workdir):
 def odoo_command(tree, workdir, pg, *args, python=None):
     """The argv of ``python -m odoo`` with our addons path and database."""
     addons = [str(addons_dir(workdir)), str(Path(tree, "odoo", "addons"))]
+    # a subcommand (shell, ...) must come first
+    subcommand = [args[0]] if args and not args[0].startswith("-") else []
+    args = args[len(subcommand) :]
     return [
         python or sys.executable,
         "-m",
         "odoo",
+        *subcommand,
         "--addons-path",
         ",".join(addons),
         "--data-dir",

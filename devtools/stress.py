@@ -237,8 +237,8 @@ def run(tree, workdir, pg, dovecot, template_db, mails=2000, corpora_files=()):
             "stress: exactly once",
             records == uid_pairs == expected and not dup_ids,
             f"records {records}, distinct UIDs {uid_pairs}, expected {expected} "
-            f"(server {planted['total']} - {planted['duplicate']} duplicates - "
-            f"{planted['self']} to itself), {quarantined} quarantined, "
+            f"(of {planted['total']} on the server, {planted['self']} to itself), "
+            f"{quarantined} quarantined, "
             f"{dup_ids} Message-IDs twice",
         )
     )

@@ -1,4 +1,5 @@
 from . import crm_mail_account
+from . import crm_mail_account_access
 from . import crm_mail_account_connection
 from . import crm_mail_account_fetch
 from . import crm_mail_folder

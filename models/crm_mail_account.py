@@ -43,7 +43,7 @@ class CrmMailAccount(models.Model):
     incoming_port = fields.Integer(default=993)
     incoming_security = fields.Selection(SECURITY, required=True, default="ssl")
     login = fields.Char()
-    password = fields.Char(groups=SECRET_GROUP, copy=False)
+    password = fields.Char(string="Stored Password", groups=SECRET_GROUP, copy=False)
     # outgoing
     smtp_host = fields.Char(string="SMTP Server")
     smtp_port = fields.Integer(default=465)
@@ -52,7 +52,9 @@ class CrmMailAccount(models.Model):
         default=True, help="Log in to SMTP with the incoming login and password."
     )
     smtp_login = fields.Char(string="SMTP Login")
-    smtp_password = fields.Char(groups=SECRET_GROUP, copy=False)
+    smtp_password = fields.Char(
+        string="Stored SMTP Password", groups=SECRET_GROUP, copy=False
+    )
     # secrets are written through these, never read back (see _inverse_*)
     password_input = fields.Char(
         string="Password",
@@ -133,6 +135,9 @@ class CrmMailAccount(models.Model):
     provider_note = fields.Char(compute="_compute_provider_note")
     message_count = fields.Integer(compute="_compute_message_count", string="Mails")
     fetch_log_ids = fields.One2many("crm.mail.fetch.log", "account_id")
+    access_ids = fields.One2many(
+        "crm.mail.account.access", "account_id", string="Rights", copy=False
+    )
 
     _sql_constraints = [
         (
@@ -320,14 +325,7 @@ class CrmMailAccount(models.Model):
     @api.model
     def _toggle_cron(self):
         """Keep the fetch crons active only while an active account exists."""
-        crons = (
-            self.env["ir.cron"]
-            .sudo()
-            .search(
-                [("code", "=like", "model._cron_fetch_mail(%")]
-                + [("active", "in", (True, False))]
-            )
-        )
+        crons = self._fetch_crons()
         for cron in crons:
             cron.toggle(model=self._name, domain=[("active", "=", True)])
 

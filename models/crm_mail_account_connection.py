@@ -109,12 +109,12 @@ class CrmMailAccount(models.Model):
         self.ensure_one()
         if not self.incoming_host:
             raise UserError(self.env._("Set the incoming server first."))
+        # a failure is shown AND kept on the account (a raised UserError would
+        # roll the account's error state back)
         try:
             folders = sessions.check_incoming(self._incoming_config(), self.protocol)
         except MailEngineError as error:
-            message = self._engine_error_message(error)
-            self._set_error(message)
-            raise UserError(message) from error
+            return self._connection_failed(self._engine_error_message(error))
         if self.protocol == "imap":
             self.env["crm.mail.folder"]._sync_from_server(self, folders)
         if self.smtp_host:
@@ -122,25 +122,16 @@ class CrmMailAccount(models.Model):
             try:
                 smtp_session.check_smtp(self._smtp_config())
             except MailEngineError as error:
-                message = self._engine_error_message(error, smtp_server)
-                self._set_error(message)
-                raise UserError(message) from error
-        self.sudo().write({"state": "ok", "last_error": False})
-        return {
-            "type": "ir.actions.client",
-            "tag": "display_notification",
-            "params": {
-                "type": "success",
-                "title": self.env._("Connection works"),
-                "message": self.env._(
-                    "%(account)s: incoming and outgoing servers accept the login.",
-                    account=self.name,
-                ),
-                "next": {"type": "ir.actions.act_window_close"},
-            },
-        }
+                return self._connection_failed(
+                    self._engine_error_message(error, smtp_server)
+                )
+        self.sudo().write({"state": "ok", "last_error": False, "failure_count": 0})
+        return self._notification(
+            self.env._("Connection works"),
+            self.env._("%(account)s: the servers accept the login.", account=self.name),
+        )
 
-    def _set_error(self, message):
+    def _connection_failed(self, message):
         self.sudo().write(
             {
                 "state": "error",
@@ -148,3 +139,20 @@ class CrmMailAccount(models.Model):
                 "last_check": fields.Datetime.now(),
             }
         )
+        return self._notification(
+            self.env._("Connection failed"), message, "danger", sticky=True
+        )
+
+    def _notification(self, title, message, kind="success", sticky=False):
+        """A toast, then the form reloads to show the account's new state."""
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "type": kind,
+                "title": title,
+                "message": message,
+                "sticky": sticky,
+                "next": {"type": "ir.actions.client", "tag": "soft_reload"},
+            },
+        }

@@ -107,26 +107,16 @@ class CrmMailAccount(models.Model):
             runs.append(run)
         if any(run.more for run in runs):
             self._fetch_crons()._trigger()
-        failed = [run for run in runs if run.account.state == "error"]
-        if failed and len(runs) == 1:
-            raise UserError(failed[0].account.last_error)
+        failed = [run.account for run in runs if run.account.state == "error"]
         stored = sum(run.counts["stored"] for run in runs)
-        return {
-            "type": "ir.actions.client",
-            "tag": "display_notification",
-            "params": {
-                "type": "warning" if failed else "success",
-                "title": self.env._("Mail fetched"),
-                "message": self.env._(
-                    "%(stored)s new mails. %(more)s",
-                    stored=stored,
-                    more=self.env._("More mail follows in the background.")
-                    if any(run.more for run in runs)
-                    else "",
-                ),
-                "next": {"type": "ir.actions.client", "tag": "soft_reload"},
-            },
-        }
+        message = self.env._("%(stored)s new mails.", stored=stored)
+        if any(run.more for run in runs):
+            message += " " + self.env._("More mail follows in the background.")
+        for account in failed:
+            message += f"\n{account.name}: {account.last_error}"
+        return self._notification(
+            self.env._("Mail fetched"), message, "warning" if failed else "success"
+        )
 
     @api.model
     def action_fetch_all(self):
@@ -137,6 +127,7 @@ class CrmMailAccount(models.Model):
         return (
             self.env["ir.cron"]
             .sudo()
+            .with_context(active_test=False)
             .search([("code", "=like", "model._cron_fetch_mail(%")])
         )
 

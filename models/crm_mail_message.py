@@ -1,4 +1,6 @@
-from odoo import api, fields, models, tools
+from odoo import api, fields, models
+from odoo.exceptions import AccessError
+from odoo.tools import SQL
 
 STATES = [
     ("draft", "Draft"),
@@ -74,6 +76,13 @@ class CrmMailMessage(models.Model):
     partner_id = fields.Many2one("res.partner", string="Customer", index=True)
     lead_id = fields.Many2one("crm.lead", index=True)
     user_id = fields.Many2one("res.users", string="Responsible", index=True)
+    author_user_id = fields.Many2one(
+        "res.users",
+        string="Written By",
+        index="btree_not_null",
+        readonly=True,
+        help="The user who wrote this outgoing mail in Odoo: he keeps seeing it.",
+    )
     review_state = fields.Selection(
         [
             ("new", "New"),
@@ -104,33 +113,51 @@ class CrmMailMessage(models.Model):
     def init(self):
         # Exactly once: the database refuses a second copy of one server
         # message, whatever process or crash tries to store it.
-        tools.create_unique_index(
-            self._cr,
-            "crm_mail_message_imap_uid_uniq",
-            self._table,
-            ["account_id", "folder_id", "imap_uidvalidity", "imap_uid"],
-            where="imap_uid IS NOT NULL AND imap_uid > 0",
-        )
-        tools.create_unique_index(
-            self._cr,
-            "crm_mail_message_pop3_uidl_uniq",
-            self._table,
-            ["account_id", "pop3_uidl"],
-            where="pop3_uidl IS NOT NULL",
-        )
-        tools.create_unique_index(
-            self._cr,
-            "crm_mail_message_dedupe_uniq",
-            self._table,
-            ["account_id", "dedupe_key"],
-            where="dedupe_key IS NOT NULL",
-        )
+        indexes = {
+            "crm_mail_message_imap_uid_uniq": (
+                "account_id, folder_id, imap_uidvalidity, imap_uid",
+                "imap_uid IS NOT NULL AND imap_uid > 0",
+            ),
+            "crm_mail_message_pop3_uidl_uniq": (
+                "account_id, pop3_uidl",
+                "pop3_uidl IS NOT NULL",
+            ),
+            "crm_mail_message_dedupe_uniq": (
+                "account_id, dedupe_key",
+                "dedupe_key IS NOT NULL",
+            ),
+        }
+        for name, (columns, where) in indexes.items():
+            self.env.cr.execute(
+                SQL(
+                    "CREATE UNIQUE INDEX IF NOT EXISTS %s ON %s (%s) WHERE %s",
+                    SQL.identifier(name),
+                    SQL.identifier(self._table),
+                    SQL(columns),
+                    SQL(where),
+                )
+            )
+
+    def write(self, vals):
+        # record rules check the mail before the write, not the values: a
+        # user may not move a mail to another account or direction
+        if {"account_id", "direction"} & set(vals) and not (
+            self.env.su or self.env.user.has_group("crm_mail_client.group_mail_manager")
+        ):
+            raise AccessError(
+                self.env._(
+                    "Only mail administrators may move a mail to another "
+                    "account or change its direction."
+                )
+            )
+        return super().write(vals)
 
     @api.depends("attachment_ids")
     def _compute_attachment_count(self):
         for message in self:
             message.attachment_count = len(message.attachment_ids)
 
+    @api.depends_context("uid")
     def _compute_is_unread(self):
         seen = self.env["crm.mail.message.seen"].search(
             [("message_id", "in", self.ids), ("user_id", "=", self.env.uid)]

@@ -83,8 +83,13 @@ class MailServerCase(TransactionCase):
         self.mailbox_password = "s3cret-pass"
         self.dovecot.add_user(self.mailbox, self.mailbox_password)
 
-    def deliver(self, raw, folder="INBOX", seen=False):
-        return self.dovecot.deliver(self.mailbox, raw, folder=folder, seen=seen)
+    def deliver(self, raw, folder="INBOX", seen=False, received=None):
+        """Put a mail in the test mailbox; ``received`` sets its arrival date
+        (the IMAP INTERNALDATE, which Dovecot takes from the file's mtime)."""
+        path = self.dovecot.deliver(self.mailbox, raw, folder=folder, seen=seen)
+        if received:
+            os.utime(path, (received.timestamp(), received.timestamp()))
+        return path
 
     def make_account(self, protocol="imap", security="ssl", **values):
         dovecot = self.dovecot
@@ -109,4 +114,21 @@ class MailServerCase(TransactionCase):
             "smtp_host": False,
             **values,
         }
-        return self.env["crm.mail.account"].create(vals)
+        # created as the superuser: a user's own create() makes it his mailbox
+        account = self.env["crm.mail.account"].sudo().create(vals)
+        return account.sudo(self.env.su)
+
+    def grant(self, account, user, **flags):
+        """Give ``user`` a rights line on ``account`` (as an administrator)."""
+        return (
+            self.env["crm.mail.account.access"]
+            .sudo()
+            .create({"account_id": account.id, "user_id": user.id, **flags})
+        )
+
+    def assert_failed(self, action, account, text):
+        """The connection action reported ``text`` and kept it on the account."""
+        self.assertEqual(action["params"]["type"], "danger")
+        self.assertIn(text, action["params"]["message"])
+        self.assertEqual(account.state, "error")
+        self.assertIn(text, account.last_error)

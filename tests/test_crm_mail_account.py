@@ -45,9 +45,12 @@ class TestMailAccount(MailServerCase):
         self.assertEqual(account.user_id, self.env.user, "a user's mailbox is his own")
         account.password_input = "pw2"
         self.assertEqual(account.sudo().password, "pw2")
-        shared = self.make_account().sudo(False).with_env(self.env)
+        shared = self.make_account(user_id=False).with_env(self.env)
+        with self.assertRaises(AccessError):
+            shared.check_access("read")  # no rights line: not even visible
+        self.grant(shared, self.env.user, in_read=True)
         shared.invalidate_recordset()
-        self.assertTrue(shared.name)  # readable
+        self.assertTrue(shared.name)
         with self.assertRaises(AccessError):
             shared.write({"password_input": "stolen"})
         with self.assertRaises(AccessError):
@@ -75,33 +78,49 @@ class TestMailAccount(MailServerCase):
 
     def test_wrong_password(self):
         account = self.make_account(password="wrong")
-        with self.assertRaises(UserError) as caught:
-            account.action_test_connection()
-        self.assertIn("refused the login or password", str(caught.exception))
-        self.assertEqual(account.state, "error")
+        action = account.action_test_connection()
+        self.assert_failed(action, account, "refused the login or password")
 
     def test_untrusted_certificate(self):
         account = self.make_account(ca_certificate=False)
-        with self.assertRaises(UserError) as caught:
-            account.action_test_connection()
-        self.assertIn("is not trusted", str(caught.exception))
+        action = account.action_test_connection()
+        self.assert_failed(action, account, "is not trusted")
         account.verify_certificate = False
         account.action_test_connection()
         self.assertEqual(account.state, "ok")
 
     def test_host_not_found(self):
         account = self.make_account(incoming_host="no-such-host.invalid")
-        with self.assertRaises(UserError) as caught:
+        action = account.action_test_connection()
+        self.assert_failed(action, account, "Host not found")
+
+    def test_closed_port(self):
+        account = self.make_account(incoming_port=1)
+        action = account.action_test_connection()
+        self.assert_failed(action, account, "refused the connection")
+
+    def test_wrong_smtp_password(self):
+        account = self.make_account(
+            smtp_host="127.0.0.1",
+            smtp_port=self.dovecot.imaps_port,  # not an SMTP server: refused
+            smtp_security="ssl",
+        )
+        action = account.action_test_connection()
+        self.assertEqual(action["params"]["type"], "danger")
+        self.assertEqual(account.state, "error")
+        self.assertIn(f"127.0.0.1:{self.dovecot.imaps_port}", account.last_error)
+
+    def test_no_incoming_server(self):
+        account = self.make_account(incoming_host=False)
+        with self.assertRaises(UserError):
             account.action_test_connection()
-        self.assertIn("Host not found", str(caught.exception))
 
     def test_translated_error(self):
         self.env["res.lang"]._activate_lang("ru_RU")
         self.env["ir.module.module"]._load_module_terms(["crm_mail_client"], ["ru_RU"])
         account = self.make_account(password="wrong").with_context(lang="ru_RU")
-        with self.assertRaises(UserError) as caught:
-            account.action_test_connection()
-        self.assertIn("отклонил", str(caught.exception))
+        action = account.action_test_connection()
+        self.assertIn("отклонил", action["params"]["message"])
 
     def test_cron_follows_accounts(self):
         cron = self.env.ref("crm_mail_client.ir_cron_fetch_mail")

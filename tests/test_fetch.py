@@ -113,7 +113,7 @@ class TestFetch(MailServerCase):
         self.assertIn("duplicate: <same@client.example>", log.details)
 
     def test_quarantine_keeps_raw(self):
-        self.deliver(b"\x00\x01 not a mail at all \xff\xfe")
+        self.deliver(b"\x01\x02 not a mail at all \xff\xfe")
         self.deliver(make_mail(subject="fine"))
         account = self.make_account()
         run = account._fetch_locked()
@@ -123,7 +123,7 @@ class TestFetch(MailServerCase):
         self.assertTrue(quarantined.error)
         raw = base64.b64decode(quarantined.attachment_ids.datas)
         self.assertEqual(
-            raw.replace(b"\r\n", b"\n"), b"\x00\x01 not a mail at all \xff\xfe"
+            raw.strip(), b"\x01\x02 not a mail at all \xff\xfe"
         )
 
     def test_uidvalidity_change_resyncs_without_duplicates(self):
@@ -152,7 +152,7 @@ class TestFetch(MailServerCase):
 
     def test_initial_days_window(self):
         old = datetime.now(timezone.utc) - timedelta(days=90)
-        self.deliver(make_mail(subject="old", date=old))
+        self.deliver(make_mail(subject="old", date=old), received=old)
         self.deliver(make_mail(subject="recent"))
         account = self.make_account(initial_days=30)
         account._fetch_locked()
@@ -236,6 +236,7 @@ class TestFetch(MailServerCase):
         account = self.make_account()
         account._fetch_locked()
         mail = self.messages(account)
+        self.grant(account, self.user_sales, in_read=True)
         as_sales = mail.with_user(self.user_sales)
         self.assertTrue(as_sales.is_unread)
         as_sales.action_mark_read()
