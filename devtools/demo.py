@@ -59,7 +59,7 @@ def main(argv=None):
     DEMO_DIR.mkdir(parents=True)
     pg = Postgres(DEMO_DIR / "pg")
     dovecot = Dovecot(DEMO_DIR / "dovecot")
-    smtp = SmtpPeer(DEMO_DIR / "smtp", login=MAILBOX, password=PASSWORD)
+    smtp = None
     odoo = None
     try:
         pg.start()
@@ -68,6 +68,10 @@ def main(argv=None):
         for index in range(args.mails):
             sender = SENDERS[index % len(SENDERS)]
             dovecot.deliver(MAILBOX, sample_message(index, MAILBOX, sender=sender))
+        # the SMTP peer shares Dovecot's CA: the account trusts that one CA
+        smtp = SmtpPeer(
+            DEMO_DIR / "smtp", login=MAILBOX, password=PASSWORD, certs=dovecot.certs
+        )
         smtp.start()
         print(f">>> Dovecot IMAPS 127.0.0.1:{dovecot.imaps_port}, mailbox {MAILBOX}")
         print(f">>> SMTP peer 127.0.0.1:{smtp.smtps_port}; sent mail in {smtp.outbox}")
@@ -132,7 +136,8 @@ def main(argv=None):
                 odoo.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 odoo.kill()
-        smtp.stop()
+        if smtp:
+            smtp.stop()
         dovecot.stop()
         pg.stop()
         print(">>> stopped Odoo, SMTP peer, Dovecot and PostgreSQL")

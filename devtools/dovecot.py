@@ -1,0 +1,593 @@
+"""A private Dovecot (IMAP and POP3 over TLS) on loopback ports.
+
+Everything lives in one work directory: its own ``dovecot.conf`` (the system
+configuration in /etc/dovecot is never read), sockets, state, log, the
+passwd-files and the Maildir++ mailboxes. Tests seed mail by writing Maildir
+files directly (:meth:`Dovecot.deliver`), which is fast and needs no SMTP.
+
+Run as root, Dovecot refuses to give mail processes UID 0, so the mailboxes
+belong to ``nobody`` and the mail processes are chrooted into the mail
+folder: they then need no access to the (often private, 0700) parents of the
+work directory. Run as any other user, every process runs as that user.
+
+``imap_port`` and ``pop3_port`` offer STARTTLS with ``ssl = required``, but
+Dovecot counts a client whose address equals its own as secured, which on
+loopback is every client: a plaintext LOGIN would be accepted there. The
+engine never sends one (it has no plaintext mode), so tests are unaffected.
+
+CLI (for the demo)::
+
+    python -m devtools.dovecot --workdir DIR --user demo@example.com:secret
+"""
+
+import argparse
+import base64
+import contextlib
+import grp
+import itertools
+import json
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import zlib
+from pathlib import Path
+
+from .certs import make_ca_and_cert
+from .ports import LOOPBACK, free_port, port_open
+
+#: mail user of a root-run Dovecot (it refuses UID 0 for mail processes)
+ROOT_MAIL_USER = "nobody"
+#: special-use folders every mailbox gets (created at the first login)
+SPECIAL_FOLDERS = ("Sent", "Drafts", "Trash", "Junk")
+#: seconds to wait for the listeners to open or close
+WAIT_SECONDS = 15
+#: seconds Dovecot's processes get to exit on their own when stopped
+STOP_GRACE = 0.3
+PORT_NAMES = ("imaps_port", "imap_port", "pop3s_port", "pop3_port")
+
+# file names of deliveries made in this process: unique with the PID
+_deliver_counter = itertools.count(1)
+_deliver_lock = threading.Lock()
+
+
+def utf7_encode(name):
+    """Encode a folder name in IMAP modified UTF-7 (RFC 3501 5.1.3).
+
+    Dovecot names Maildir++ folders on disk in this encoding.
+
+    :param str name: the folder name
+    :return: the encoded name (ASCII)
+    """
+    out, pending = [], []
+
+    def flush():
+        if pending:
+            data = "".join(pending).encode("utf-16-be")
+            b64 = base64.b64encode(data).decode().rstrip("=")
+            out.append("&" + b64.replace("/", ",") + "-")
+            pending.clear()
+
+    for char in name:
+        if 0x20 <= ord(char) <= 0x7E:
+            flush()
+            out.append("&-" if char == "&" else char)
+        else:
+            pending.append(char)
+    flush()
+    return "".join(out)
+
+
+def dovecot_binary():
+    """Path of the ``dovecot`` binary (/usr/sbin is not on a user's PATH).
+
+    :return: the path as a string
+    """
+    found = shutil.which("dovecot") or shutil.which("dovecot", path="/usr/sbin")
+    if not found:
+        raise RuntimeError("dovecot not found: apt-get install dovecot-imapd")
+    return found
+
+
+def _pid_alive(pid):
+    """True while ``pid`` runs (a zombie waiting for its parent counts as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+def _children(pid):
+    """PIDs whose parent is ``pid`` (Dovecot's login, auth, imap... processes)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[-1].split()[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
+class Dovecot:
+    """One Dovecot instance: ``start()``, ``add_user()``, ``deliver()``, ``stop()``.
+
+    :param workdir: folder holding everything of this instance
+    :param dict ports: optional fixed ports (keys as in ``PORT_NAMES``)
+    """
+
+    host = LOOPBACK
+
+    def __init__(self, workdir, ports=None):
+        self.workdir = Path(workdir).resolve()
+        ports = ports or {}
+        for name in PORT_NAMES:
+            setattr(self, name, int(ports.get(name) or free_port()))
+        self.conf_path = self.workdir / "dovecot.conf"
+        self.base_dir = self.workdir / "run"
+        self.state_dir = self.workdir / "state"
+        self.log_path = self.workdir / "dovecot.log"
+        self.stderr_path = self.workdir / "dovecot.stderr"
+        self.users_dir = self.workdir / "users"
+        self.mail_dir = self.workdir / "mail"
+        self.cert_dir = self.workdir / "certs"
+        self.ca_path = str(self.cert_dir / "ca.pem")
+        self.root_mode = os.geteuid() == 0
+        if self.root_mode:
+            entry = pwd.getpwnam(ROOT_MAIL_USER)
+            self.mail_uid, self.mail_gid = entry.pw_uid, entry.pw_gid
+        else:
+            self.mail_uid, self.mail_gid = os.getuid(), os.getgid()
+        self._proc = None
+
+    # ------------------------------------------------------------ describe
+
+    @property
+    def ca_pem(self):
+        """PEM text of the CA that signed the server certificate."""
+        return Path(self.ca_path).read_text()
+
+    @property
+    def certs(self):
+        """Paths of the CA and the server certificate (made by ``start()``).
+
+        :return: dict with ``ca_path``, ``cert_path`` and ``key_path``
+        """
+        return {
+            "ca_path": self.ca_path,
+            "cert_path": str(self.cert_dir / "server.pem"),
+            "key_path": str(self.cert_dir / "server.key"),
+        }
+
+    @property
+    def pid(self):
+        """PID of the Dovecot master process, or None when not running."""
+        if self._proc is not None and self._proc.poll() is None:
+            return self._proc.pid
+        try:
+            pid = int((self.base_dir / "master.pid").read_text().strip())
+            # a stale pid file (killed master) may name someone else's process
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError):
+            return None
+        if str(self.conf_path).encode() not in cmdline:
+            return None
+        return pid if _pid_alive(pid) else None
+
+    def to_env(self):
+        """A JSON-serializable description, for :meth:`from_env` elsewhere.
+
+        :return: dict with the work directory, host, ports and CA
+        """
+        return {
+            "workdir": str(self.workdir),
+            "host": self.host,
+            **{name: getattr(self, name) for name in PORT_NAMES},
+            "ca_path": self.ca_path,
+            "ca_pem": self.ca_pem,
+            "pid": self.pid,
+        }
+
+    @classmethod
+    def from_env(cls, description):
+        """The running instance described by :meth:`to_env` (nothing started).
+
+        :param dict description: the output of :meth:`to_env`
+        :return: a :class:`Dovecot` pointing at that instance
+        """
+        return cls(description["workdir"], ports=description)
+
+    def log_tail(self, lines=40):
+        """The end of Dovecot's log and of its standard error.
+
+        :param int lines: how many lines of each
+        :return: the text
+        """
+        parts = []
+        for path in (self.log_path, self.stderr_path):
+            if path.exists():
+                text = path.read_text(errors="replace").splitlines()[-lines:]
+                parts.append(f"--- {path.name}\n" + "\n".join(text))
+        return "\n".join(parts)
+
+    # ------------------------------------------------------------ lifecycle
+
+    def start(self):
+        """Write the configuration, start Dovecot and wait for its ports.
+
+        :raise RuntimeError: when Dovecot does not come up (with the log tail)
+        """
+        if self.pid:
+            return
+        self._prepare()
+        with open(self.stderr_path, "wb") as stderr:
+            # -F: stay in the foreground, so we own (and reap) the master;
+            # a new session keeps a terminal's Ctrl-C from killing it early
+            self._proc = subprocess.Popen(
+                [dovecot_binary(), "-F", "-c", str(self.conf_path)],
+                stdin=subprocess.DEVNULL,
+                stdout=stderr,
+                stderr=stderr,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + WAIT_SECONDS
+        while not all(port_open(getattr(self, n)) for n in PORT_NAMES):
+            if self._proc.poll() is not None or time.monotonic() > deadline:
+                tail = self.log_tail()
+                # not stop(): a port may be busy because someone else has it
+                self._terminate()
+                raise RuntimeError(f"Dovecot did not start:\n{tail}")
+            time.sleep(0.05)
+
+    def stop(self):
+        """Stop Dovecot (by the PID of its master) and wait for its ports to close.
+
+        Safe to call when it is not running.
+        """
+        self._terminate()
+        deadline = time.monotonic() + WAIT_SECONDS
+        while any(port_open(getattr(self, n)) for n in PORT_NAMES):
+            if time.monotonic() > deadline:
+                raise RuntimeError("Dovecot's ports are still open after stop")
+            time.sleep(0.05)
+
+    def _terminate(self):
+        """End the master and all its processes; reap the master if ours."""
+        pid = self.pid
+        if pid:
+            group = [pid, *_children(pid)]
+            os.kill(pid, signal.SIGTERM)
+            # children holding a client connection outlive the master for
+            # ~10 s (and keep the listening sockets): signal them too; the
+            # master is the leader of their process group (start_new_session)
+            for signum in (signal.SIGTERM, signal.SIGKILL):
+                if self._wait_gone(group, STOP_GRACE):
+                    break
+                # the whole group may be gone already
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pid, signum)
+            else:
+                self._wait_gone(group, WAIT_SECONDS)
+        if self._proc is not None:
+            self._proc.wait()
+            self._proc = None
+
+    def _wait_gone(self, pids, seconds):
+        """Wait for ``pids`` to exit; False if some still run after ``seconds``."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self._proc is not None:
+                self._proc.poll()  # reap the master as soon as it exits
+            if not any(_pid_alive(pid) for pid in pids):
+                return True
+            time.sleep(0.02)
+        return False
+
+    def restart(self):
+        """Stop, then start again on the same ports with the same mailboxes."""
+        self.stop()
+        self.start()
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    # ------------------------------------------------------------ config
+
+    def _prepare(self):
+        for path in (self.workdir, self.base_dir, self.state_dir, self.mail_dir):
+            path.mkdir(parents=True, exist_ok=True)
+        if not Path(self.ca_path).exists():
+            make_ca_and_cert(self.cert_dir)
+        self.users_dir.mkdir(mode=0o700, exist_ok=True)
+        self._chown(self.mail_dir)
+        self.conf_path.write_text(self._config())
+
+    def _config(self):
+        me = pwd.getpwuid(os.getuid()).pw_name
+        certs = self.certs
+        if self.root_mode:
+            # chroot into the mail folder: mail processes (as nobody) then
+            # need no access to the work directory's parents
+            users = (
+                "first_valid_uid = 1\n"
+                "default_login_user = dovenull\n"
+                "default_internal_user = dovecot\n"
+                f"mail_chroot = {self.mail_dir}\n"
+                f"valid_chroot_dirs = {self.mail_dir}\n"
+                # the passwd-files may sit below folders only root can enter
+                "service auth {\n  user = root\n}\n"
+            )
+            home = "/%u"
+            chroot = ""  # keep the default chroots of login and anvil
+        else:
+            # without root nothing can chroot (login, anvil) or change users
+            users = (
+                f"first_valid_uid = {os.getuid()}\n"
+                f"default_login_user = {me}\n"
+                f"default_internal_user = {me}\n"
+                f"default_internal_group = {grp.getgrgid(os.getgid()).gr_name}\n"
+            )
+            home = f"{self.mail_dir}/%u"
+            chroot = "  chroot =\n"
+        mailboxes = "".join(
+            f"  mailbox {name} {{\n    special_use = \\{name}\n"
+            "    auto = subscribe\n  }\n"
+            for name in SPECIAL_FOLDERS
+        )
+        return f"""# written by devtools/dovecot.py: the system config is not read
+base_dir = {self.base_dir}
+state_dir = {self.state_dir}
+instance_name = crm-mail-{zlib.crc32(str(self.workdir).encode()):08x}
+log_path = {self.log_path}
+protocols = imap pop3
+listen = {self.host}
+{users}
+ssl = required
+ssl_cert = <{certs["cert_path"]}
+ssl_key = <{certs["key_path"]}
+ssl_min_protocol = TLSv1.2
+disable_plaintext_auth = yes
+auth_mechanisms = plain login
+# tests try wrong passwords on purpose: no failure delay, and no growing
+# per-IP penalty (a listener with mode 0 is not created: no anvil-auth-penalty)
+auth_failure_delay = 0
+service anvil {{
+{chroot}  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
+}}
+# one passwd-file per user: Dovecot re-reads a changed passwd-file at most
+# once a second, so a user added right after a login to another one would be
+# unknown for up to a second; a new file is read at its first lookup
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {self.users_dir}/%u
+}}
+userdb {{
+  driver = static
+  args = uid={self.mail_uid} gid={self.mail_gid} home={home}
+}}
+mail_location = maildir:~/Maildir
+# tests write Maildir files behind Dovecot's back: no cached folder list
+mailbox_list_index = no
+mail_max_userip_connections = 100
+namespace inbox {{
+  inbox = yes
+  separator = /
+{mailboxes}}}
+service imap-login {{
+{chroot}  inet_listener imap {{
+    port = {self.imap_port}
+  }}
+  inet_listener imaps {{
+    port = {self.imaps_port}
+    ssl = yes
+  }}
+}}
+service pop3-login {{
+{chroot}  inet_listener pop3 {{
+    port = {self.pop3_port}
+  }}
+  inet_listener pop3s {{
+    port = {self.pop3s_port}
+    ssl = yes
+  }}
+}}
+"""
+
+    # ------------------------------------------------------------ mailboxes
+
+    def _chown(self, path):
+        # a root-run instance keeps its mail as nobody (see the module doc)
+        if os.geteuid() == 0:
+            os.chown(path, self.mail_uid, self.mail_gid)
+
+    def _home(self, login):
+        if "/" in login or login.startswith("."):
+            raise ValueError(f"unusable login {login!r}")
+        return self.mail_dir / login
+
+    def _folder_path(self, login, folder):
+        maildir = self._home(login) / "Maildir"
+        if folder.upper() == "INBOX":
+            return maildir
+        # Maildir++: ".Parent.Child", names in modified UTF-7
+        parts = folder.split("/")
+        if any(not p or "." in p for p in parts):
+            raise ValueError(f"unusable folder name {folder!r}")
+        return maildir / ("." + ".".join(utf7_encode(p) for p in parts))
+
+    def _ensure(self, path):
+        """Create ``path`` and its missing parents, owned by the mail user."""
+        missing = []
+        while not path.exists() and path != self.mail_dir:
+            missing.append(path)
+            path = path.parent
+        for folder in reversed(missing):
+            folder.mkdir(mode=0o700)
+            self._chown(folder)
+
+    def add_user(self, login, password):
+        """Add a mailbox user and create its home.
+
+        Changing the password of a user who logged in less than a second ago
+        may take that second to be seen (Dovecot's passwd-file reload).
+
+        :param str login: the login, e.g. ``alice@example.test``
+        :param str password: the password (no ``:`` or line breaks)
+        """
+        if any(c in login + password for c in ":\r\n"):
+            raise ValueError("login and password may not contain ':' or newlines")
+        home = self._home(login)
+        self.users_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path = self.users_dir / login
+        # write then rename: Dovecot never reads a half-written file
+        tmp = path.with_name(f".{login}.{os.getpid()}.{threading.get_ident()}")
+        tmp.write_text(f"{login}:{{PLAIN}}{password}\n")
+        tmp.chmod(0o600)
+        tmp.replace(path)
+        self._ensure(home)
+
+    def create_folder(self, login, name):
+        """Create a folder (Maildir++ directory) in a mailbox; no-op if present.
+
+        :param str login: the mailbox user
+        :param str name: folder name, ``/`` separating levels
+        :return: the folder's directory
+        """
+        path = self._folder_path(login, name)
+        for sub in ("", "cur", "new", "tmp"):
+            self._ensure(path / sub if sub else path)
+        if path.name != "Maildir":
+            marker = path / "maildirfolder"
+            if not marker.exists():
+                marker.touch()
+                self._chown(marker)
+        return path
+
+    def delete_folder(self, login, name):
+        """Delete a folder with its mail, indexes and ``dovecot-uidlist``.
+
+        Creating it again later gives it a new UIDVALIDITY.
+
+        :param str login: the mailbox user
+        :param str name: folder name (not INBOX)
+        """
+        path = self._folder_path(login, name)
+        if path.name == "Maildir":
+            raise ValueError("INBOX cannot be deleted")
+        shutil.rmtree(path, ignore_errors=True)
+
+    def reset_uidvalidity(self, login, name):
+        """Renumber a folder: same mails, new UIDVALIDITY and UIDs.
+
+        :param str login: the mailbox user
+        :param str name: folder name (not INBOX)
+        """
+        path = self._folder_path(login, name)
+        keep = self.workdir / f"keep.{os.getpid()}.{time.monotonic_ns()}"
+        keep.mkdir()
+        for sub in ("new", "cur"):
+            (keep / sub).mkdir()
+            for mail in (path / sub).iterdir() if (path / sub).is_dir() else ():
+                mail.rename(keep / sub / mail.name)
+        self.delete_folder(login, name)
+        self.create_folder(login, name)
+        for sub in ("new", "cur"):
+            for mail in (keep / sub).iterdir():
+                mail.rename(path / sub / mail.name)
+        shutil.rmtree(keep)
+
+    def deliver(self, login, raw, folder="INBOX", seen=False):
+        """Put a message into a folder, as a local delivery agent would.
+
+        The file is written in ``tmp/`` and renamed into ``new/`` (or into
+        ``cur/`` with the ``S`` flag when ``seen``), so Dovecot never sees a
+        half-written mail. A missing folder is created.
+
+        :param str login: the mailbox user
+        :param bytes raw: the RFC 5322 message
+        :param str folder: target folder, ``INBOX`` by default
+        :param bool seen: deliver it as already read
+        :return: the path of the message file
+        """
+        path = self.create_folder(login, folder)
+        with _deliver_lock:
+            counter = next(_deliver_counter)
+        now = time.time()
+        base = "%d.M%dP%dQ%d.crmtest,S=%d" % (
+            now,
+            int(now % 1 * 1e6),
+            os.getpid(),
+            counter,
+            len(raw),
+        )
+        tmp = path / "tmp" / base
+        tmp.write_bytes(raw)
+        self._chown(tmp)
+        final = path / "cur" / f"{base}:2,S" if seen else path / "new" / base
+        tmp.rename(final)
+        return final
+
+    def message_count(self, login, folder="INBOX"):
+        """Number of messages in a folder (files in ``new/`` and ``cur/``).
+
+        :param str login: the mailbox user
+        :param str folder: folder name
+        :return: the count (0 when the folder does not exist)
+        """
+        path = self._folder_path(login, folder)
+        return sum(
+            len(list((path / sub).iterdir()))
+            for sub in ("new", "cur")
+            if (path / sub).is_dir()
+        )
+
+
+def main(argv=None):
+    """Start Dovecot, print its JSON description, stop on SIGINT/SIGTERM."""
+    parser = argparse.ArgumentParser(description="A private Dovecot on loopback.")
+    parser.add_argument("--workdir", required=True)
+    parser.add_argument(
+        "--user", action="append", default=[], help="login:password (repeatable)"
+    )
+    args = parser.parse_args(argv)
+    dovecot = Dovecot(args.workdir)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    dovecot.start()
+    try:
+        for spec in args.user:
+            login, _sep, password = spec.partition(":")
+            dovecot.add_user(login, password)
+        print(json.dumps(dovecot.to_env()), flush=True)
+        while not stop.wait(0.5):
+            if not dovecot.pid:
+                print(dovecot.log_tail(), file=sys.stderr)
+                return 1
+    finally:
+        dovecot.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

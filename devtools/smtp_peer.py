@@ -1,0 +1,263 @@
+"""A loopback SMTP server that receives what the addon sends.
+
+Two aiosmtpd listeners on 127.0.0.1: implicit TLS (SMTPS) and plain SMTP
+that insists on STARTTLS. Both require AUTH (PLAIN or LOGIN) with the given
+login and password. Every accepted mail is kept in :attr:`SmtpPeer.messages`
+and written as an ``.eml`` file into :attr:`SmtpPeer.outbox`.
+
+CLI (for the demo)::
+
+    python -m devtools.smtp_peer --workdir DIR --login L --password P
+"""
+
+import argparse
+import contextlib
+import json
+import logging
+import signal
+import ssl
+import sys
+import threading
+import time
+from pathlib import Path
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+
+from .certs import make_ca_and_cert
+from .ports import LOOPBACK, free_port
+
+#: seconds aiosmtpd may take to bring a listener up
+READY_TIMEOUT = 10
+
+
+class _QuietAiosmtpd(logging.Filter):
+    """Drop the warning aiosmtpd logs about itself on every login."""
+
+    def filter(self, record):
+        return "Session.login_data is deprecated" not in record.getMessage()
+
+
+logging.getLogger("mail.log").addFilter(_QuietAiosmtpd())
+
+
+class _ImplicitTlsSMTP(SMTP):
+    """aiosmtpd's SMTP, told that an SMTPS connection is encrypted.
+
+    aiosmtpd 1.4 counts only STARTTLS as TLS, so ``auth_require_tls`` would
+    refuse AUTH on SMTPS (aio-libs/aiosmtpd#281); its check is on
+    ``_tls_protocol``, which STARTTLS would have set.
+    """
+
+    def connection_made(self, transport):
+        super().connection_made(transport)
+        if transport.get_extra_info("ssl_object") is not None:
+            self._tls_protocol = transport
+
+
+class _ImplicitTlsController(Controller):
+    def factory(self):
+        return _ImplicitTlsSMTP(self.handler, **self.SMTP_kwargs)
+
+
+class _Handler:
+    """aiosmtpd hooks of one listener: refuse some recipients, store the rest."""
+
+    def __init__(self, peer, port):
+        self.peer = peer
+        self.port = port
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.lower() in self.peer.refuse_rcpt:
+            return f"550 5.1.1 <{address}>: Recipient address rejected"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        self.peer._store(
+            {
+                "mail_from": envelope.mail_from,
+                "rcpt_tos": list(envelope.rcpt_tos),
+                "data": bytes(envelope.original_content),
+                "port": self.port,
+            }
+        )
+        return "250 2.0.0 Message accepted"
+
+
+class SmtpPeer:
+    """The SMTP peer: ``start()``, send to it, read ``messages``, ``stop()``.
+
+    :param workdir: folder for its certificates and the ``outbox`` folder
+    :param str login: the only login accepted
+    :param str password: its password
+    :param refuse_rcpt: recipients answered with ``550`` (case-insensitive)
+    :param dict certs: ``cert_path``/``key_path``/``ca_path`` to serve (e.g.
+        ``Dovecot.certs``, so clients trust one CA); a new CA when omitted
+    :param bool save_eml: also write every mail into ``workdir/outbox``
+    """
+
+    host = LOOPBACK
+
+    def __init__(
+        self,
+        workdir,
+        login="user@example.test",
+        password="secret",
+        refuse_rcpt=(),
+        certs=None,
+        save_eml=True,
+    ):
+        self.workdir = Path(workdir).resolve()
+        self.login = login
+        self.password = password
+        self.refuse_rcpt = {address.lower() for address in refuse_rcpt}
+        self.certs = certs
+        self.outbox = self.workdir / "outbox"
+        self.save_eml = save_eml
+        self.smtps_port = free_port()
+        self.starttls_port = free_port()
+        self.messages = []
+        self._lock = threading.Lock()
+        self._controllers = []
+
+    @property
+    def ca_pem(self):
+        """PEM text of the CA that signed the peer's certificate."""
+        return Path(self.certs["ca_path"]).read_text()
+
+    # ------------------------------------------------------------ lifecycle
+
+    def start(self):
+        """Create the certificate if needed and open both listeners."""
+        if self._controllers:
+            return
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        if self.save_eml:
+            self.outbox.mkdir(exist_ok=True)
+        if self.certs is None:
+            self.certs = make_ca_and_cert(self.workdir / "certs")
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(self.certs["cert_path"], self.certs["key_path"])
+        common = {
+            "hostname": self.host,
+            "server_hostname": "localhost",
+            "ready_timeout": READY_TIMEOUT,
+            "authenticator": self._authenticate,
+            "auth_required": True,
+            "auth_require_tls": True,
+            "enable_SMTPUTF8": True,
+        }
+        self._controllers = [
+            _ImplicitTlsController(
+                _Handler(self, self.smtps_port),
+                port=self.smtps_port,
+                ssl_context=context,
+                **common,
+            ),
+            Controller(
+                _Handler(self, self.starttls_port),
+                port=self.starttls_port,
+                tls_context=context,
+                require_starttls=True,
+                **common,
+            ),
+        ]
+        try:
+            for controller in self._controllers:
+                controller.start()
+        except Exception:
+            self.stop()
+            raise
+
+    def stop(self):
+        """Close both listeners; safe to call twice."""
+        controllers, self._controllers = self._controllers, []
+        for controller in controllers:
+            # a controller that failed to start asserts on its missing thread
+            with contextlib.suppress(AssertionError):
+                controller.stop()
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    # ------------------------------------------------------------ mail
+
+    def _authenticate(self, server, session, envelope, mechanism, auth_data):
+        ok = (
+            isinstance(auth_data, LoginPassword)
+            and auth_data.login == self.login.encode()
+            and auth_data.password == self.password.encode()
+        )
+        # handled=False: aiosmtpd answers "535" itself on a wrong password
+        return AuthResult(success=ok, handled=False)
+
+    def _store(self, message):
+        with self._lock:
+            self.messages.append(message)
+            count = len(self.messages)
+        if self.save_eml:
+            name = f"{time.strftime('%Y%m%d-%H%M%S')}-{count:05d}.eml"
+            (self.outbox / name).write_bytes(message["data"])
+
+    def received(self):
+        """A snapshot of the received messages (safe while mail arrives).
+
+        :return: list of dicts ``mail_from``, ``rcpt_tos``, ``data``, ``port``
+        """
+        with self._lock:
+            return list(self.messages)
+
+    def clear(self):
+        """Forget the received messages (the ``.eml`` files stay)."""
+        with self._lock:
+            self.messages.clear()
+
+
+def main(argv=None):
+    """Start the peer, print its ports as JSON, stop on SIGINT/SIGTERM."""
+    parser = argparse.ArgumentParser(description="A loopback SMTP peer.")
+    parser.add_argument("--workdir", required=True)
+    parser.add_argument("--login", required=True)
+    parser.add_argument("--password", required=True)
+    parser.add_argument(
+        "--certs-dir", help="folder with ca.pem, server.pem, server.key to reuse"
+    )
+    args = parser.parse_args(argv)
+    certs = None
+    if args.certs_dir:
+        folder = Path(args.certs_dir).resolve()
+        certs = {
+            "ca_path": str(folder / "ca.pem"),
+            "cert_path": str(folder / "server.pem"),
+            "key_path": str(folder / "server.key"),
+        }
+    peer = SmtpPeer(args.workdir, args.login, args.password, certs=certs)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    peer.start()
+    try:
+        description = {
+            "host": peer.host,
+            "smtps_port": peer.smtps_port,
+            "starttls_port": peer.starttls_port,
+            "outbox": str(peer.outbox),
+            "ca_path": peer.certs["ca_path"],
+            "ca_pem": peer.ca_pem,
+        }
+        print(json.dumps(description), flush=True)
+        while not stop.wait(0.5):
+            pass
+    finally:
+        peer.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,539 @@
+"""An IMAP session over verified TLS: list folders, find new UIDs, fetch.
+
+Folder names are handled as ``str`` everywhere; the modified UTF-7 of the
+wire (RFC 3501 5.1.3) is decoded when listing and encoded when selecting.
+Fetching uses ``BODY.PEEK[]`` on a read-only (EXAMINE) selection, so reading
+mail never marks it as read on the server.
+"""
+
+import base64
+import contextlib
+import imaplib
+import re
+from dataclasses import dataclass
+
+from .exceptions import ProtocolError, TLSError
+from .sessions import translate_errors
+from .tls import make_ssl_context
+
+SPECIAL_USE_FLAGS = (
+    "\\All",
+    "\\Archive",
+    "\\Drafts",
+    "\\Flagged",
+    "\\Important",
+    "\\Junk",
+    "\\Sent",
+    "\\Trash",
+)
+#: special-use folders left out of the default fetch: unfinished mail,
+#: deleted mail, spam, and Gmail's views that repeat mail of other folders
+NOT_FETCHED_BY_DEFAULT = frozenset(
+    {"\\Drafts", "\\Trash", "\\Junk", "\\All", "\\Flagged", "\\Important"}
+)
+#: folder names (lower case) that mean a special use when the server sets
+#: no flag; looked up on the last level of top-level / INBOX children
+WELL_KNOWN_NAMES = {
+    "sent": "\\Sent",
+    "sent items": "\\Sent",
+    "sent mail": "\\Sent",
+    "sent messages": "\\Sent",
+    "отправленные": "\\Sent",
+    "drafts": "\\Drafts",
+    "черновики": "\\Drafts",
+    "trash": "\\Trash",
+    "deleted items": "\\Trash",
+    "deleted messages": "\\Trash",
+    "bin": "\\Trash",
+    "корзина": "\\Trash",
+    "удаленные": "\\Trash",
+    "удалённые": "\\Trash",
+    "junk": "\\Junk",
+    "junk e-mail": "\\Junk",
+    "junk email": "\\Junk",
+    "spam": "\\Junk",
+    "bulk mail": "\\Junk",
+    "спам": "\\Junk",
+}
+#: Gmail's aggregate views, recognised by name only below its "[Gmail]"
+GMAIL_PARENTS = ("[gmail]", "[google mail]")
+GMAIL_NAMES = {
+    "all mail": "\\All",
+    "вся почта": "\\All",
+    "starred": "\\Flagged",
+    "помеченные": "\\Flagged",
+    "important": "\\Important",
+    "важное": "\\Important",
+}
+#: UIDs per STORE / EXPUNGE command, to keep command lines short
+UIDS_PER_COMMAND = 500
+_MONTHS = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
+_LIST_RE = re.compile(
+    r'^\((?P<flags>[^)]*)\)\s+(?P<delim>NIL|"(?:\\.|[^"\\])*")\s+(?P<name>.*)$',
+    re.S | re.I,
+)
+_UID_RE = re.compile(rb"\bUID\s+(\d+)", re.I)
+_FLAGS_RE = re.compile(rb"\bFLAGS\s+\(([^)]*)\)", re.I)
+_APPENDUID_RE = re.compile(rb"\[APPENDUID\s+(\d+)\s+(\d+)\]", re.I)
+
+
+@dataclass(frozen=True)
+class FolderInfo:
+    """One folder as listed by the server (name decoded to ``str``)."""
+
+    name: str
+    delimiter: str
+    flags: tuple[str, ...]
+    special_use: str | None
+    selectable: bool
+
+
+@dataclass(frozen=True)
+class FetchedMessage:
+    """A fetched message and where it lives on the server."""
+
+    folder: str
+    uidvalidity: int
+    uid: int
+    raw: bytes
+    flags: tuple[str, ...]
+
+
+# ------------------------------------------------------------------ names
+
+
+def decode_folder_name(name):
+    """Decode IMAP modified UTF-7 (``&BBoEOwQ4BDUEPQRCBEs-`` -> ``Клиенты``).
+
+    :param str name: the name as sent by the server
+    :return: the readable name (returned as is when not valid UTF-7)
+    """
+
+    def decode(match):
+        chunk = match.group(1)
+        if not chunk:
+            return "&"
+        data = chunk.replace(",", "/")
+        data += "=" * (-len(data) % 4)
+        return base64.b64decode(data).decode("utf-16-be")
+
+    try:
+        return re.sub(r"&([A-Za-z0-9+,]*)-", decode, name)
+    except ValueError:
+        return name
+
+
+def encode_folder_name(name):
+    """Encode a folder name in IMAP modified UTF-7.
+
+    :param str name: the readable name
+    :return: the ASCII name to send to the server
+    """
+    out, pending = [], []
+
+    def flush():
+        if pending:
+            data = base64.b64encode("".join(pending).encode("utf-16-be"))
+            out.append("&" + data.decode().rstrip("=").replace("/", ",") + "-")
+            pending.clear()
+
+    for char in name:
+        if 0x20 <= ord(char) <= 0x7E:
+            flush()
+            out.append("&-" if char == "&" else char)
+        else:
+            pending.append(char)
+    flush()
+    return "".join(out)
+
+
+def _quote(text):
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _unquote(text):
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        return re.sub(r"\\(.)", r"\1", text[1:-1])
+    return text
+
+
+def _mailbox_arg(name):
+    """The folder as an IMAP command argument (encoded and quoted)."""
+    return _quote(encode_folder_name(name))
+
+
+def guess_special_use(name, delimiter):
+    """The special use a folder's name suggests, when the server sets none.
+
+    :param str name: decoded folder name
+    :param str delimiter: hierarchy delimiter ('' when flat)
+    :return: a flag such as ``\\Sent``, or None
+    """
+    parts = name.split(delimiter) if delimiter else [name]
+    leaf = parts[-1].strip().lower()
+    parent = parts[-2].strip().lower() if len(parts) > 1 else None
+    if parent in GMAIL_PARENTS and leaf in GMAIL_NAMES:
+        return GMAIL_NAMES[leaf]
+    # "Sent", "INBOX.Sent", "[Gmail]/Spam", but not "Clients/Acme/Sent"
+    if parent is None or parent == "inbox" or parent in GMAIL_PARENTS:
+        return WELL_KNOWN_NAMES.get(leaf)
+    return None
+
+
+def parse_list_response(data):
+    """Parse the data of an imaplib LIST answer.
+
+    :param list data: items as returned by ``IMAP4.list()``: bytes lines, or
+        ``(line, literal)`` tuples when the server sent a name as a literal
+    :return: list of :class:`FolderInfo`
+    """
+    folders = []
+    for item in data:
+        literal = None
+        if isinstance(item, tuple):
+            item, literal = item
+        if not item:
+            continue  # the empty trailer imaplib appends after a literal
+        line = item.decode("utf-8", "replace")
+        match = _LIST_RE.match(line)
+        if not match:
+            continue
+        delimiter = match["delim"]
+        delimiter = "" if delimiter.upper() == "NIL" else _unquote(delimiter)
+        if literal is not None:
+            name = literal.decode("utf-8", "replace")
+        else:
+            name = _unquote(match["name"].strip())
+        name = decode_folder_name(name)
+        flags = tuple(match["flags"].split())
+        lowered = {flag.lower() for flag in flags}
+        special = next(
+            (f for f in SPECIAL_USE_FLAGS if f.lower() in lowered), None
+        ) or guess_special_use(name, delimiter)
+        selectable = not lowered & {"\\noselect", "\\nonexistent"}
+        folders.append(FolderInfo(name, delimiter, flags, special, selectable))
+    return folders
+
+
+def default_fetch_folders(folders):
+    """Names of the folders fetched when the user chose none.
+
+    Every selectable folder but drafts, trash, spam and Gmail's aggregate
+    views (All Mail, Starred, Important), recognised by special-use flag or,
+    failing that, by well-known name.
+
+    :param list folders: :class:`FolderInfo` of the account
+    :return: list of folder names, in the given order
+    """
+    names = []
+    for folder in folders:
+        special = folder.special_use or guess_special_use(folder.name, folder.delimiter)
+        if folder.selectable and special not in NOT_FETCHED_BY_DEFAULT:
+            names.append(folder.name)
+    return names
+
+
+def uid_set(uids):
+    """Compress UIDs into an IMAP sequence set (``1:3,7``).
+
+    :param uids: iterable of ints
+    :return: the set as a string
+    """
+    ranges = []
+    for uid in sorted(set(uids)):
+        if ranges and uid == ranges[-1][1] + 1:
+            ranges[-1][1] = uid
+        else:
+            ranges.append([uid, uid])
+    return ",".join(str(a) if a == b else f"{a}:{b}" for a, b in ranges)
+
+
+def _chunks(items, size):
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+# ------------------------------------------------------------------ session
+
+
+class ImapSession:
+    """A logged-in IMAP connection. Open with :meth:`open`; use ``with``."""
+
+    def __init__(self, imap, config):
+        self._imap = imap
+        self.config = config
+        self._selected = None  # (folder, readonly, uidvalidity, uidnext)
+
+    @classmethod
+    def open(cls, config):
+        """Connect over TLS (implicit or STARTTLS) and log in.
+
+        :param ServerConfig config: the server
+        :return: the logged-in :class:`ImapSession`
+        :raise TLSError: ``tls_not_offered`` when STARTTLS is missing
+        :raise MailEngineError: any other failure (see ``translate_errors``)
+        """
+        context = make_ssl_context(config.verify, config.ca_pem)
+        imap = None
+        try:
+            with translate_errors(config.server):
+                if config.security == "ssl":
+                    imap = imaplib.IMAP4_SSL(
+                        config.host,
+                        config.port,
+                        ssl_context=context,
+                        timeout=config.timeout,
+                    )
+                else:
+                    imap = imaplib.IMAP4(
+                        config.host, config.port, timeout=config.timeout
+                    )
+                    if "STARTTLS" not in imap.capabilities:
+                        raise TLSError(
+                            f"STARTTLS not offered ({config.server})",
+                            code="tls_not_offered",
+                            detail=" ".join(imap.capabilities),
+                        )
+                    try:
+                        imap.starttls(ssl_context=context)
+                    except imaplib.IMAP4.abort:
+                        raise
+                    except imaplib.IMAP4.error as exc:
+                        raise TLSError(
+                            f"STARTTLS failed ({config.server})", detail=str(exc)
+                        ) from exc
+            with translate_errors(config.server, login=True):
+                _login(imap, config.login, config.password)
+            with translate_errors(config.server):
+                # imaplib keeps the pre-login list; UIDPLUS, MOVE... come now
+                typ, data = imap.capability()
+                if typ == "OK" and data and data[-1]:
+                    imap.capabilities = tuple(data[-1].decode().upper().split())
+        except BaseException:
+            if imap is not None:
+                _shutdown(imap)
+            raise
+        return cls(imap, config)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    @property
+    def capabilities(self):
+        """Capabilities the server announced after login (upper case)."""
+        return tuple(self._imap.capabilities)
+
+    def close(self):
+        """Log out (never CLOSE: it would expunge silently); safe to repeat."""
+        imap, self._imap = self._imap, None
+        if imap is None:
+            return
+        try:
+            imap.logout()
+        except (imaplib.IMAP4.error, OSError):
+            _shutdown(imap)  # the server is gone or rude: just drop it
+
+    # ------------------------------------------------------------ commands
+
+    def _check(self, typ, data, what):
+        if typ != "OK":
+            text = b" ".join(d for d in data if isinstance(d, bytes))
+            raise ProtocolError(
+                f"{what} refused ({self.config.server})",
+                detail=text.decode("utf-8", "replace"),
+            )
+
+    def list_folders(self):
+        """All folders of the account.
+
+        :return: list of :class:`FolderInfo`
+        """
+        with translate_errors(self.config.server):
+            typ, data = self._imap.list()
+        self._check(typ, data, "LIST")
+        return parse_list_response(data)
+
+    def select(self, folder, readonly=True):
+        """Select (or EXAMINE) a folder.
+
+        :param str folder: folder name
+        :param bool readonly: EXAMINE: nothing can change flags by accident
+        :return: ``(uidvalidity, uidnext)``
+        """
+        self._selected = None
+        with translate_errors(self.config.server):
+            typ, data = self._imap.select(_mailbox_arg(folder), readonly)
+            self._check(typ, data, f"SELECT {folder}")
+            uidvalidity = self._response_int("UIDVALIDITY")
+            uidnext = self._response_int("UIDNEXT")
+            if uidnext is None:  # optional before IMAP4rev2: ask STATUS
+                typ, data = self._imap.status(_mailbox_arg(folder), "(UIDNEXT)")
+                self._check(typ, data, "STATUS")
+                found = re.search(rb"UIDNEXT\s+(\d+)", b" ".join(data))
+                uidnext = int(found.group(1)) if found else 0
+        if uidvalidity is None:
+            raise ProtocolError(
+                f"no UIDVALIDITY for {folder}", detail=self.config.server
+            )
+        self._selected = (folder, readonly, uidvalidity, uidnext)
+        return uidvalidity, uidnext
+
+    def _response_int(self, name):
+        _typ, data = self._imap.response(name)
+        values = [d for d in data or () if d]
+        return int(values[-1]) if values else None
+
+    def _ensure_selected(self, folder, readonly=True):
+        """Select ``folder`` unless it already is (read-write serves all)."""
+        current = self._selected
+        if current and current[0] == folder and (readonly or not current[1]):
+            return current[2]
+        return self.select(folder, readonly)[0]
+
+    def search_uids(self, folder, above_uid=0, since=None):
+        """UIDs of the messages above a checkpoint, optionally since a date.
+
+        :param str folder: folder name
+        :param int above_uid: last UID already fetched
+        :param datetime.date since: only mail of this day or later
+        :return: ``(uidvalidity, sorted list of UIDs > above_uid)``
+        """
+        uidvalidity = self._ensure_selected(folder)
+        criteria = ["UID", f"{above_uid + 1}:*"]
+        if since is not None:
+            # IMAP dates use English month names whatever the locale
+            month = _MONTHS[since.month - 1]
+            criteria += ["SINCE", f"{since.day}-{month}-{since.year}"]
+        with translate_errors(self.config.server):
+            typ, data = self._imap.uid("SEARCH", *criteria)
+        self._check(typ, data, "SEARCH")
+        found = b" ".join(d for d in data if d).split()
+        # "n:*" always matches the highest UID, even when it is <= n
+        uids = sorted({int(uid) for uid in found if int(uid) > above_uid})
+        return uidvalidity, uids
+
+    def fetch(self, folder, uids, batch_size=20):
+        """Fetch whole messages without setting ``\\Seen``, in UID order.
+
+        Streams batch by batch: at most ``batch_size`` messages are in memory.
+        UIDs gone from the server meanwhile are skipped.
+
+        :param str folder: folder name
+        :param uids: UIDs to fetch
+        :param int batch_size: messages per FETCH command
+        :return: iterator of :class:`FetchedMessage`
+        """
+        uidvalidity = self._ensure_selected(folder)
+        for batch in _chunks(sorted(set(uids)), max(batch_size, 1)):
+            with translate_errors(self.config.server):
+                typ, data = self._imap.uid(
+                    "FETCH", uid_set(batch), "(UID FLAGS BODY.PEEK[])"
+                )
+            self._check(typ, data, "FETCH")
+            wanted = set(batch)
+            found = {}
+            for uid, flags, raw in _parse_fetch(data):
+                if uid in wanted:
+                    found[uid] = (flags, raw)
+            for uid in sorted(found):
+                flags, raw = found[uid]
+                yield FetchedMessage(folder, uidvalidity, uid, raw, flags)
+
+    def _store(self, folder, uids, flag):
+        self._ensure_selected(folder, readonly=False)
+        for chunk in _chunks(sorted(set(uids)), UIDS_PER_COMMAND):
+            with translate_errors(self.config.server):
+                typ, data = self._imap.uid(
+                    "STORE", uid_set(chunk), "+FLAGS.SILENT", f"({flag})"
+                )
+            self._check(typ, data, "STORE")
+
+    def mark_seen(self, folder, uids):
+        """Set ``\\Seen`` on messages.
+
+        :param str folder: folder name
+        :param uids: UIDs of the messages
+        """
+        if uids:
+            self._store(folder, uids, "\\Seen")
+
+    def delete(self, folder, uids):
+        """Delete messages: ``\\Deleted``, then expunge.
+
+        With UIDPLUS only these UIDs are expunged; without it a plain EXPUNGE
+        also removes whatever another client had marked ``\\Deleted``.
+
+        :param str folder: folder name
+        :param uids: UIDs of the messages
+        """
+        uids = sorted(set(uids))
+        if not uids:
+            return
+        self._store(folder, uids, "\\Deleted")
+        with translate_errors(self.config.server):
+            if "UIDPLUS" in self._imap.capabilities:
+                for chunk in _chunks(uids, UIDS_PER_COMMAND):
+                    typ, data = self._imap.uid("EXPUNGE", uid_set(chunk))
+                    self._check(typ, data, "UID EXPUNGE")
+            else:
+                typ, data = self._imap.expunge()
+                self._check(typ, data, "EXPUNGE")
+
+    def append(self, folder, raw, flags=("\\Seen",)):
+        """Store a message in a folder (e.g. a sent mail into Sent).
+
+        :param str folder: folder name
+        :param bytes raw: the RFC 5322 message
+        :param flags: flags to set, e.g. ``("\\Seen",)``
+        :return: the new UID when the server tells it (UIDPLUS), else None
+        """
+        with translate_errors(self.config.server):
+            typ, data = self._imap.append(
+                _mailbox_arg(folder), f"({' '.join(flags)})", None, raw
+            )
+        self._check(typ, data, f"APPEND {folder}")
+        found = _APPENDUID_RE.search(b" ".join(d for d in data if d))
+        return int(found.group(2)) if found else None
+
+
+def _login(imap, login, password):
+    """LOGIN, or AUTHENTICATE PLAIN in UTF-8 for non-ASCII credentials."""
+    if (login + password).isascii():
+        # imaplib quotes the password itself, not the login
+        imap.login(_quote(login), password)
+        return
+    # imaplib sends LOGIN arguments as ASCII only
+    secret = f"\0{login}\0{password}".encode()
+    imap.authenticate("PLAIN", lambda _challenge: secret)
+
+
+def _shutdown(imap):
+    # an already closed (or never upgraded) socket has nothing left to release
+    with contextlib.suppress(OSError):
+        imap.shutdown()
+
+
+def _parse_fetch(data):
+    """``(uid, flags, raw)`` of each message in the data of a UID FETCH.
+
+    imaplib gives ``(b'1 (UID 5 FLAGS (\\Seen) BODY[] {42}', raw)`` tuples,
+    followed by the rest of the line (``b')'`` or ``b' FLAGS (...))'``);
+    untagged FETCH lines without a body (flag updates) are skipped.
+    """
+    items = list(data)
+    for index, item in enumerate(items):
+        if not isinstance(item, tuple):
+            continue
+        meta, raw = item
+        following = items[index + 1] if index + 1 < len(items) else b""
+        if isinstance(following, bytes):
+            meta += b" " + following  # FLAGS may come after the body
+        uid = _UID_RE.search(meta)
+        if not uid:
+            continue
+        flags = _FLAGS_RE.search(meta)
+        flags = tuple(flags.group(1).decode().split()) if flags else ()
+        yield int(uid.group(1)), flags, raw
