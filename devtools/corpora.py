@@ -10,7 +10,7 @@ and does not touch the network.
 A source that cannot be fetched is reported (on stderr and in
 :func:`sources_report`) and the others go on::
 
-    python -m devtools.corpora .devdata/corpora
+    python -m devtools.corpora /var/tmp/crm_mail_corpora
 
 Standard library only.
 """

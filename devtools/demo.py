@@ -17,7 +17,7 @@ from .postgres import Postgres
 from .samples import SENDERS, sample_message
 from .smtp_peer import SmtpPeer
 
-DEMO_DIR = odoo_env.REPO / ".devdata" / "demo"
+DEMO_DIR = odoo_env.DEVDATA / "demo"
 DB = "crm_mail_demo"
 MAILBOX, PASSWORD = "sales@demo.example", "demo-password"
 

@@ -4,16 +4,26 @@ Order: ``$ODOO_PATH``; an ``odoo`` importable by this Python; a search of
 /opt, /srv and /usr/local (and $HOME) for a tree holding ``odoo/release.py``.
 """
 
+import hashlib
 import importlib.util
 import os
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 SEARCH_ROOTS = ["/opt", "/srv", "/usr/local", os.path.expanduser("~")]
 ADDON_NAME = "crm_mail_client"
 REPO = Path(__file__).resolve().parent.parent
+# Working data (databases, mailboxes, logs, caches) lives OUTSIDE the
+# repository: the addon is symlinked from there, and a folder inside the
+# repository would make a symlink loop for tools that walk the addon.
+DEVDATA = Path(
+    os.environ.get("CRM_MAIL_DEVDATA")
+    or Path(tempfile.gettempdir())
+    / f"crm_mail_client-{hashlib.sha1(str(REPO).encode()).hexdigest()[:8]}"
+)
 
 
 def _is_odoo_tree(path):

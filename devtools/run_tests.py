@@ -21,7 +21,7 @@ from .ports import free_port
 from .postgres import Postgres
 
 REPO = odoo_env.REPO
-DEVDATA = REPO / ".devdata"
+DEVDATA = odoo_env.DEVDATA
 ADDON = odoo_env.ADDON_NAME
 
 

