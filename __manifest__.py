@@ -14,6 +14,7 @@
         "data/ir_cron_data.xml",
         "views/crm_mail_message_views.xml",
         "views/crm_mail_account_views.xml",
+        "views/res_partner_views.xml",
         "views/res_config_settings_views.xml",
         "views/crm_mail_menus.xml",
     ],

@@ -183,6 +183,7 @@ def run_odoo_suite(summary, tree):
             summary.check(
                 "odoo suite (and upgrade)", False, "no test result in the log"
             )
+        check_translations(summary, tree, workdir, pg, db)
         uninstall = (
             "m = env['ir.module.module'].search([('name', '=', '%s')])\n"
             "m.button_immediate_uninstall()\n"
@@ -206,6 +207,30 @@ def run_odoo_suite(summary, tree):
         dovecot.stop()
         pg.stop()
         os.environ.pop("CRM_MAIL_TEST_DOVECOT", None)
+
+
+def check_translations(summary, tree, workdir, pg, db):
+    """The .pot in the repo is current and ru.po translates every term."""
+    from . import i18n
+
+    fresh = workdir / "fresh.pot"
+    code, log = i18n.export_pot(tree, workdir, pg, db, fresh)
+    if code or not fresh.exists():
+        summary.check("i18n: export .pot", False, log[-200:])
+        return
+    ids = lambda path: {i for i, _s in i18n._entries(path.read_text())}  # noqa: E731
+    stale = ids(fresh) ^ ids(i18n.POT) if i18n.POT.exists() else {"<no .pot>"}
+    for msgid in sorted(stale)[:20]:
+        print(f"   .pot out of date: {msgid[:90]!r}")
+    summary.check(
+        "i18n: .pot up to date",
+        not stale,
+        f"{len(stale)} terms differ: run python -m devtools.i18n",
+    )
+    missing = i18n.check_po(fresh)
+    for msgid in missing[:20]:
+        print(f"   ru.po lacks: {msgid[:90]!r}")
+    summary.check("i18n: ru.po complete", not missing, f"{len(missing)} missing")
 
 
 def run_stress(summary, tree, workdir, pg, dovecot, template_db):

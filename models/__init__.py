@@ -10,3 +10,4 @@ from . import crm_mail_fetch_log
 from . import crm_mail_pop3_uidl
 from . import crm_mail_server_deletion
 from . import res_config_settings
+from . import res_partner

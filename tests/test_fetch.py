@@ -122,9 +122,7 @@ class TestFetch(MailServerCase):
         quarantined = self.messages(account, state="quarantined")
         self.assertTrue(quarantined.error)
         raw = base64.b64decode(quarantined.attachment_ids.datas)
-        self.assertEqual(
-            raw.strip(), b"\x01\x02 not a mail at all \xff\xfe"
-        )
+        self.assertEqual(raw.strip(), b"\x01\x02 not a mail at all \xff\xfe")
 
     def test_uidvalidity_change_resyncs_without_duplicates(self):
         self.deliver(make_mail(subject="a"), folder="Orders")
