@@ -183,6 +183,22 @@ def detect_cyrillic(data):
     return best[1], best[2]
 
 
+def _b64decode_or_none(data):
+    """``data`` base64-decoded, or None when its padding is broken."""
+    try:
+        return base64.b64decode(data, validate=False)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _decode_strict(data, codec):
+    """``data`` decoded with ``codec``, or None when it does not fit."""
+    try:
+        return _strip_bom(data.decode(codec))
+    except (UnicodeDecodeError, LookupError):
+        return None
+
+
 def decode_bytes(data, declared=None):
     """Decode bytes of a mail part or header to text; never raises.
 
@@ -203,16 +219,14 @@ def decode_bytes(data, declared=None):
     data = bytes(data or b"")
     codec = lookup_charset(declared) if declared else None
     if codec and codec != "ascii" or codec == "ascii" and data.isascii():
-        try:
-            return _strip_bom(data.decode(codec)), codec
-        except (UnicodeDecodeError, LookupError):
-            pass
+        text = _decode_strict(data, codec)
+        if text is not None:
+            return text, codec
     if data.isascii():
         return data.decode("ascii"), "ascii"
-    try:
-        return _strip_bom(data.decode("utf-8")), "utf-8"
-    except UnicodeDecodeError:
-        pass
+    text = _decode_strict(data, "utf-8")
+    if text is not None:
+        return text, "utf-8"
     lossy = data.decode("utf-8", "replace")
     # UTF-8 cut in the middle of a character (truncated headers, badly
     # split encoded words) is still UTF-8: cp1251/koi8-r text almost never
@@ -261,10 +275,9 @@ def decode_b64_lenient(data):
     # b64decode silently stops at the first padding: only trust it when no
     # base64 text follows the padding
     if end == -1 or not _B64_CHAR_RE.search(data, end):
-        try:
-            return base64.b64decode(data, validate=False), True
-        except (binascii.Error, ValueError):
-            pass
+        decoded = _b64decode_or_none(data)
+        if decoded is not None:
+            return decoded, True
     out = []
     for chunk in re.split(rb"=+", data):
         chunk = _B64_JUNK_RE.sub(b"", chunk)
