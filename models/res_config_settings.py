@@ -43,7 +43,6 @@ class ResConfigSettings(models.TransientModel):
         config_parameter="crm_mail_client.initial_days",
         default=30,
     )
-    crm_mail_account_count = fields.Integer(compute="_compute_crm_mail_account_count")
 
     def _fetch_cron(self):
         return self.env.ref(
@@ -68,11 +67,6 @@ class ResConfigSettings(models.TransientModel):
                     "interval_type": settings.crm_mail_fetch_interval_type or "minutes",
                 }
             )
-
-    def _compute_crm_mail_account_count(self):
-        count = self.env["crm.mail.account"].search_count([])
-        for settings in self:
-            settings.crm_mail_account_count = count
 
     def set_values(self):
         res = super().set_values()
