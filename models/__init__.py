@@ -11,3 +11,7 @@ from . import crm_mail_pop3_uidl
 from . import crm_mail_server_deletion
 from . import res_config_settings
 from . import res_partner
+from . import res_company
+from . import crm_mail_address
+from . import crm_mail_message_link
+from . import crm_mail_blacklist

@@ -33,6 +33,7 @@ class FetchRun:
             ("stored", "quarantined", "duplicate", "self", "other"), 0
         )
         self.details = []
+        self.cache = {}  # per-run data of the ingestion (compiled blacklist)
         # what the last commit made safe: a rollback goes back to it
         self.committed = (dict(self.counts), 0)
         self.more = False
@@ -282,7 +283,7 @@ class CrmMailAccount(models.Model):
         Message = self.env["crm.mail.message"]
         for fetched in session.fetch(folder.name, uids):
             outcome, detail = Message._ingest_raw(
-                self, fetched.raw, {**source, "imap_uid": fetched.uid}
+                self, fetched.raw, {**source, "imap_uid": fetched.uid}, run.cache
             )
             run.count(outcome, detail)
             folder.last_uid = fetched.uid
@@ -373,7 +374,9 @@ class CrmMailAccount(models.Model):
                 run.more = True
             for number, uidl in new[: max(run.left, 0)]:
                 raw = session.retrieve(number)
-                outcome, detail = Message._ingest_raw(self, raw, {"pop3_uidl": uidl})
+                outcome, detail = Message._ingest_raw(
+                    self, raw, {"pop3_uidl": uidl}, run.cache
+                )
                 run.count(outcome, detail)
                 Seen.create({"account_id": self.id, "uidl": uidl, "outcome": outcome})
                 if not self.keep_on_server:

@@ -43,7 +43,6 @@ class CrmMailFolder(models.Model):
         """
         existing = {f.name: f for f in account.sudo().folder_ids}
         default = set(imap_session.default_fetch_folders(folder_infos))
-        first_listing = not existing
         vals_list = []
         for info in folder_infos:
             if not info.selectable:
@@ -57,7 +56,9 @@ class CrmMailFolder(models.Model):
                         "account_id": account.id,
                         "name": info.name,
                         "special_use": info.special_use,
-                        "to_fetch": first_listing and info.name in default,
+                        # new folders are fetched unless drafts, trash, spam
+                        # or aggregates; the user may untick any of them
+                        "to_fetch": info.name in default,
                         "sequence": 0 if info.name.upper() == "INBOX" else 10,
                     }
                 )

@@ -40,7 +40,9 @@ class CrmMailMessage(models.Model):
         copy=False,
         help="Message-ID, or a hash of the raw mail when it has none: one per account.",
     )
-    in_reply_to = fields.Char(string="In-Reply-To", readonly=True)
+    in_reply_to = fields.Char(
+        string="In-Reply-To", readonly=True, index="btree_not_null"
+    )
     references = fields.Text(readonly=True)
     date = fields.Datetime(index=True, default=fields.Datetime.now)
     email_from = fields.Char(string="From", index=True)

@@ -1,17 +1,22 @@
 import base64
 import hashlib
 import logging
+import socket
 
 import psycopg2
 
 from odoo import api, fields, models
 
 from ..mail_engine import mime
+from ..mail_engine.classify import classify
 from ..mail_engine.exceptions import ParseError
 
 _logger = logging.getLogger(__name__)
 
 STORED, QUARANTINED, DUPLICATE, SELF = "stored", "quarantined", "duplicate", "self"
+BLACKLISTED = "blacklisted"
+#: Odoo writes its own host name into the Message-IDs of its notifications
+OWN_HOSTS = (socket.gethostname(),)
 
 
 class CrmMailMessage(models.Model):
@@ -25,7 +30,7 @@ class CrmMailMessage(models.Model):
     server_deleted = fields.Boolean(readonly=True, copy=False)
 
     @api.model
-    def _ingest_raw(self, account, raw, source):
+    def _ingest_raw(self, account, raw, source, cache=None):
         """Store one raw mail fetched from an account, or say why not.
 
         Never raises for a bad mail: what cannot be parsed or stored is kept
@@ -35,6 +40,7 @@ class CrmMailMessage(models.Model):
         :param bytes raw: the message as the server sent it
         :param dict source: where it came from: ``folder_id``, ``imap_uid``,
             ``imap_uidvalidity`` or ``pop3_uidl``
+        :param dict cache: per-run cache (compiled blacklist) kept by the caller
         :return: tuple (outcome, detail): outcome is one of ``stored``,
             ``quarantined``, ``duplicate``, ``self``
         """
@@ -51,6 +57,15 @@ class CrmMailMessage(models.Model):
         direction = "outgoing" if parsed.email_from == account.email else "incoming"
         if direction == "outgoing" and self._sent_to_itself(account, parsed):
             return SELF, parsed.message_id or key
+        cache = {} if cache is None else cache
+        if "blacklist" not in cache:
+            cache["blacklist"] = self.env["crm.mail.blacklist"]._compiled(account)
+        if direction == "incoming":
+            entry = self.env["crm.mail.blacklist"]._hit(
+                cache["blacklist"], parsed.email_from
+            )
+            if entry:
+                return BLACKLISTED, f"{parsed.email_from} ({entry.pattern})"
         duplicate = self.search(
             [("account_id", "=", account.id), ("dedupe_key", "=", key)], limit=1
         )
@@ -79,10 +94,11 @@ class CrmMailMessage(models.Model):
 
     @api.model
     def _store_parsed(self, account, raw, parsed, key, direction, source):
-        """Create the mail record and its attachments.
+        """Create the mail record and its attachments, linked to its partners.
 
         :return: the new ``crm.mail.message``
         """
+        kind = classify(parsed, own_message_id_domains=OWN_HOSTS)
         vals = {
             "account_id": account.id,
             "direction": direction,
@@ -104,10 +120,13 @@ class CrmMailMessage(models.Model):
             "user_id": account.user_id.id,
             "has_attachments": any(a.data is not None for a in parsed.attachments),
             "attachment_note": self._attachment_note(parsed) or False,
+            "auto_kind": kind.auto_kind or False,
             **self._thread_vals(account, parsed),
+            **self._link_vals(account, parsed, direction, kind),
             **source,
         }
         message = self.create(vals)
+        message._adopt_orphans()
         cid_urls = {}
         att_vals = [
             {
@@ -173,6 +192,24 @@ class CrmMailMessage(models.Model):
                     "thread_root_id": (parent.thread_root_id or parent).id,
                 }
         return {}
+
+    def _adopt_orphans(self):
+        """Mails that arrived before this one, their parent, join its thread."""
+        if not self.message_id:
+            return
+        orphans = self.search(
+            [
+                ("in_reply_to", "=", self.message_id),
+                ("parent_id", "=", False),
+                ("company_id", "=", self.company_id.id),
+                ("id", "!=", self.id),
+            ]
+        )
+        root = self.thread_root_id or self
+        orphans.write({"parent_id": self.id, "thread_root_id": root.id})
+        self.search([("thread_root_id", "in", orphans.ids)]).write(
+            {"thread_root_id": root.id}
+        )
 
     @api.model
     def _raw_attachment_vals(self, message, raw):

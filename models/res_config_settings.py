@@ -72,3 +72,6 @@ class ResConfigSettings(models.TransientModel):
         res = super().set_values()
         self.env["crm.mail.account"]._set_fetch_jobs(self.crm_mail_fetch_jobs)
         return res
+
+    def action_crm_mail_relink_all(self):
+        return self.env["crm.mail.message"].action_relink_all()

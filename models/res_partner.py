@@ -1,5 +1,7 @@
 from odoo import api, fields, models
 
+from ..mail_engine.addresses import split_addresses
+
 MAIL_GROUP = "crm_mail_client.group_mail_user"
 
 
@@ -21,6 +23,25 @@ class ResPartner(models.Model):
     crm_mail_count = fields.Integer(
         compute="_compute_crm_mail", string="Mail Count", groups=MAIL_GROUP
     )
+    crm_mail_domain = fields.Char(
+        string="Mail Domain",
+        index="btree_not_null",
+        copy=False,
+        help="The mail domain this company was created from.",
+    )
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        partners = super().create(vals_list)
+        self.env["crm.mail.address"]._refresh(partners)
+        return partners
+
+    def write(self, vals):
+        res = super().write(vals)
+        person, company = self.env["crm.mail.address"]._mapped_fields()
+        if {"is_company", "active", *person, *company} & set(vals):
+            self.env["crm.mail.address"]._refresh(self)
+        return res
 
     def _crm_mail_domain(self):
         return [
@@ -44,6 +65,37 @@ class ResPartner(models.Model):
                 if len(mails) < 200
                 else Message.search_count(partner._crm_mail_domain())
             )
+
+    def action_crm_mail_relink(self):
+        """Link to these partners the stored mails of their addresses."""
+        rows = (
+            self.env["crm.mail.address"].sudo().search([("partner_id", "in", self.ids)])
+        )
+        addresses = rows.mapped("address")
+        mails = (
+            self.env["crm.mail.message"].search(
+                ["|", ("email_from", "in", addresses), ("contact_id", "=", False)]
+            )
+            if addresses
+            else self.env["crm.mail.message"]
+        )
+        mails = mails.filtered(
+            lambda m: (
+                m.email_from in addresses
+                or set(split_addresses(f"{m.email_to or ''},{m.email_cc or ''}"))
+                & set(addresses)
+            )
+        )
+        mails._relink()
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "type": "success",
+                "message": self.env._("%s mails linked again.", len(mails)),
+                "next": {"type": "ir.actions.client", "tag": "soft_reload"},
+            },
+        }
 
     def action_view_crm_mail(self):
         self.ensure_one()

@@ -1,0 +1,221 @@
+import logging
+
+from odoo import api, fields, models
+
+from ..mail_engine.addresses import domain_of, split_addresses
+from ..mail_engine.domains import company_name_from_domain, is_public_domain
+
+_logger = logging.getLogger(__name__)
+
+
+class CrmMailMessage(models.Model):
+    """Whose is this mail? Link it to the contact and company, or create them."""
+
+    _inherit = "crm.mail.message"
+
+    # ------------------------------------------------------------
+    # MATCHING
+    # ------------------------------------------------------------
+
+    @api.model
+    def _match_partner(self, addresses, company):
+        """Contact and customer for the first matching address.
+
+        Prefers a person over a company, then the partner with the most
+        recent mail, then the lowest id.
+
+        :param list addresses: normalized addresses, in order of preference
+        :param company: the ``res.company`` whose mapping applies
+        :return: dict with ``contact_id`` and ``partner_id`` (may be empty)
+        """
+        found = self.env["crm.mail.address"]._find([a for a in addresses if a])
+        for address in addresses:
+            rows = found.get(address)
+            if not rows:
+                continue
+            persons = rows.filtered(lambda r: not r.is_company)
+            best = self._most_recent((persons or rows).partner_id)
+            return self._link_values(best, company)
+        return {}
+
+    @api.model
+    def _most_recent(self, partners):
+        if len(partners) == 1:
+            return partners
+        last = dict(
+            self.sudo()._read_group(
+                [("contact_id", "in", partners.ids)], ["contact_id"], ["date:max"]
+            )
+        )
+        epoch = fields.Datetime.from_string("1970-01-01")
+        return partners.sorted(lambda p: (-(last.get(p) or epoch).timestamp(), p.id))[0]
+
+    @api.model
+    def _link_values(self, partner, company):
+        if partner.is_company:
+            main = company.crm_mail_company_contact_field
+            contact = partner[main] if main and main in partner._fields else False
+            return {
+                "partner_id": partner.id,
+                "contact_id": contact.id if contact else False,
+            }
+        link = company.crm_mail_contact_company_field or "parent_id"
+        parent = partner[link] if link in partner._fields else partner.parent_id
+        customer = (
+            parent.commercial_partner_id if parent else partner.commercial_partner_id
+        )
+        return {"contact_id": partner.id, "partner_id": customer.id}
+
+    # ------------------------------------------------------------
+    # UNKNOWN SENDERS
+    # ------------------------------------------------------------
+
+    @api.model
+    def _own_addresses(self, account):
+        """Addresses and domains of our own company: never new partners."""
+        company = account.company_id
+        domains = {domain_of(company.email or "")}
+        if not is_public_domain(domain_of(account.email)):
+            domains.add(domain_of(account.email))
+        users = self.env["res.users"].sudo().search([("share", "=", False)])
+        addresses = set(split_addresses(",".join(users.mapped("email") or [""])))
+        return addresses, {d for d in domains if d}
+
+    @api.model
+    def _may_create_partner(self, account, parsed, classification):
+        policy = account.company_id.crm_mail_unknown_policy
+        if policy == "none" or not parsed.email_from:
+            return False
+        if (
+            classification.auto_kind
+            or classification.is_spam
+            or classification.auth_failed
+            or classification.is_own_notification
+        ):
+            return False
+        addresses, domains = self._own_addresses(account)
+        return (
+            parsed.email_from not in addresses
+            and domain_of(parsed.email_from) not in domains
+        )
+
+    @api.model
+    def _create_partner_from_mail(self, account, parsed):
+        """Create the sender's company (unless a public domain) and contact.
+
+        :return: link values, plus ``lead_id`` when the policy asks for a lead
+        """
+        company = account.company_id
+        Partner = self.env["res.partner"].sudo()
+        tag = self.env.ref("crm_mail_client.res_partner_category_from_mail")
+        address = parsed.email_from
+        domain = domain_of(address)
+        extra = (company.crm_mail_public_domains or "").split()
+        parent = Partner
+        if not is_public_domain(domain, extra=extra):
+            parent = Partner.search(
+                [("is_company", "=", True), ("crm_mail_domain", "=", domain)], limit=1
+            ) or Partner.create(
+                {
+                    "name": company_name_from_domain(domain),
+                    "is_company": True,
+                    "crm_mail_domain": domain,
+                    "website": domain,
+                    "category_id": [fields.Command.link(tag.id)],
+                }
+            )
+        email_field = (
+            company._crm_mail_field_list("crm_mail_contact_email_fields") or ["email"]
+        )[0]
+        link_field = company.crm_mail_contact_company_field or "parent_id"
+        contact_vals = {
+            "name": parsed.from_name or address,
+            email_field: address,
+            "category_id": [fields.Command.link(tag.id)],
+        }
+        if parent and link_field in Partner._fields:
+            contact_vals[link_field] = parent.id
+        contact = Partner.create(contact_vals)
+        values = {"contact_id": contact.id, "partner_id": (parent or contact).id}
+        if company.crm_mail_unknown_policy == "lead":
+            lead = (
+                self.env["crm.lead"]
+                .sudo()
+                .create(
+                    {
+                        "name": parsed.subject or address,
+                        "partner_id": contact.id,
+                        "email_from": address,
+                        "contact_name": parsed.from_name or False,
+                        "team_id": company.crm_mail_lead_team_id.id,
+                        "user_id": company.crm_mail_lead_user_id.id,
+                        "description": (parsed.body_text or "")[:10000],
+                        "company_id": company.id,
+                    }
+                )
+            )
+            values["lead_id"] = lead.id
+        _logger.info("Mail from %s: created partner %s.", address, contact.id)
+        return values
+
+    @api.model
+    def _link_vals(self, account, parsed, direction, classification):
+        """Link values for a new mail: match, else create for unknown senders."""
+        if direction == "incoming":
+            addresses = [parsed.email_from]
+        else:
+            addresses = [address for _name, address in parsed.to + parsed.cc]
+        values = self._match_partner(addresses, account.company_id)
+        if values or direction != "incoming":
+            return values
+        if self._may_create_partner(account, parsed, classification):
+            return self._create_partner_from_mail(account, parsed)
+        return {}
+
+    # ------------------------------------------------------------
+    # RELINK
+    # ------------------------------------------------------------
+
+    def _relink(self):
+        """Link these mails again (after a partner got a new address)."""
+        for mail in self.sudo():
+            if mail.direction == "incoming":
+                addresses = [mail.email_from]
+            else:
+                addresses = split_addresses(
+                    ",".join(filter(None, [mail.email_to, mail.email_cc]))
+                )
+            values = self._match_partner(addresses, mail.account_id.company_id)
+            if values:
+                mail.write(values)
+
+    # ------------------------------------------------------------
+    # ACTIONS
+    # ------------------------------------------------------------
+
+    def action_blacklist_sender(self):
+        self.ensure_one()
+        return self.env["crm.mail.blacklist.wizard"]._open(self, whole_domain=False)
+
+    def action_blacklist_domain(self):
+        self.ensure_one()
+        return self.env["crm.mail.blacklist.wizard"]._open(self, whole_domain=True)
+
+    @api.model
+    def action_relink_all(self):
+        """Settings: link again every mail that has no contact yet."""
+        mails = self.search([("contact_id", "=", False), ("partner_id", "=", False)])
+        mails._relink()
+        linked = mails.filtered("partner_id")
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "type": "success",
+                "message": self.env._(
+                    "%(linked)s of %(total)s unlinked mails are now linked.",
+                    linked=len(linked),
+                    total=len(mails),
+                ),
+            },
+        }

@@ -1,0 +1,2 @@
+from . import crm_mail_setup_wizard
+from . import crm_mail_blacklist_wizard
