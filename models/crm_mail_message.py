@@ -108,6 +108,9 @@ class CrmMailMessage(models.Model):
     error = fields.Text(readonly=True, help="Why the mail is quarantined or failed.")
     size = fields.Integer(readonly=True)
     seen_ids = fields.One2many("crm.mail.message.seen", "message_id")
+    thread_count = fields.Integer(
+        compute="_compute_thread_count", string="Conversation"
+    )
     is_unread = fields.Boolean(
         compute="_compute_is_unread", search="_search_is_unread", string="Unread"
     )
@@ -154,6 +157,12 @@ class CrmMailMessage(models.Model):
             )
         return super().write(vals)
 
+    def _compute_thread_count(self):
+        for message in self:
+            message.thread_count = (
+                self.search_count(message._thread_domain()) if message.id else 0
+            )
+
     @api.depends("attachment_ids")
     def _compute_attachment_count(self):
         for message in self:
@@ -192,6 +201,23 @@ class CrmMailMessage(models.Model):
                 if mid not in done
             ]
         )
+
+    def _thread_domain(self):
+        root = self.thread_root_id or self
+        return ["|", ("id", "=", root.id), ("thread_root_id", "=", root.id)]
+
+    def action_view_thread(self):
+        """The whole conversation of this mail, oldest first."""
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "crm_mail_client.crm_mail_message_action"
+        )
+        action.update(
+            name=self.env._("Conversation"),
+            domain=self._thread_domain(),
+            context={"search_default_group_thread": 0, "default_order": "date asc"},
+        )
+        return action
 
     def action_mark_unread(self):
         self.env["crm.mail.message.seen"].search(

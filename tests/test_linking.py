@@ -279,3 +279,33 @@ class TestLinking(MailServerCase):
         )
         self.assertEqual(answer.parent_id, question)
         self.assertEqual(answer.thread_root_id, question)
+
+    def test_thread_in_one_click(self):
+        self.deliver(make_mail(subject="Q", message_id="<t1@x.example>"))
+        self.deliver(
+            make_mail(
+                subject="Re: Q",
+                message_id="<t2@x.example>",
+                headers={"In-Reply-To": "<t1@x.example>"},
+            )
+        )
+        self.deliver(
+            make_mail(
+                subject="Re: Re: Q",
+                message_id="<t3@x.example>",
+                headers={
+                    "In-Reply-To": "<t2@x.example>",
+                    "References": "<t1@x.example> <t2@x.example>",
+                },
+            )
+        )
+        self.deliver(make_mail(subject="other"))
+        account = self.make_account()
+        account._fetch_locked()
+        last = self.env["crm.mail.message"].search(
+            [("message_id", "=", "<t3@x.example>")]
+        )
+        self.assertEqual(last.thread_count, 3)
+        action = last.action_view_thread()
+        thread = self.env["crm.mail.message"].search(action["domain"])
+        self.assertEqual(sorted(thread.mapped("subject")), ["Q", "Re: Q", "Re: Re: Q"])
