@@ -42,6 +42,12 @@ account = Account.create({
 })
 account.action_test_connection()
 account._fetch_locked()
+if info["lang"] != "en_US":
+    # the Russian UI our users expect: language, terms, admin's preference
+    env["res.lang"]._activate_lang(info["lang"])
+    installed = env["ir.module.module"].search([("state", "=", "installed")])
+    env["ir.module.module"]._load_module_terms(installed.mapped("name"), [info["lang"]])
+    env.ref("base.user_admin").lang = info["lang"]
 env.cr.commit()
 print("DEMO_ACCOUNT", account.id, account.state, account.message_count)
 """
@@ -51,6 +57,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=8069)
     parser.add_argument("--mails", type=int, default=40)
+    parser.add_argument("--lang", default="ru_RU", help="UI language (en_US: none)")
     args = parser.parse_args(argv)
     tree, how = odoo_env.find_odoo()
     if not tree:
@@ -93,6 +100,7 @@ def main(argv=None):
             "imaps_port": dovecot.imaps_port,
             "smtps_port": smtp.smtps_port,
             "ca_pem": dovecot.ca_pem,
+            "lang": args.lang,
         }
         code, log = odoo_env.run_odoo(
             tree,
