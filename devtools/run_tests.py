@@ -120,7 +120,7 @@ def addon_problems(log):
     return problems
 
 
-def run_odoo_suite(summary, tree):
+def run_odoo_suite(summary, tree, test_tags=None, stress=True):
     banner(f"ODOO SUITE (Odoo at {tree})")
     workdir = DEVDATA / "odoo-tests"
     shutil.rmtree(workdir, ignore_errors=True)
@@ -157,13 +157,21 @@ def run_odoo_suite(summary, tree):
         if code != 0:
             print(log[-5000:])
             return
-        run_stress(summary, tree, workdir, pg, dovecot, db)
+        if stress:
+            run_stress(summary, tree, workdir, pg, dovecot, db)
         started = time.monotonic()
         code, log = odoo_env.run_odoo(
             tree,
             workdir,
             pg,
-            [*common, "-u", ADDON, "--test-enable", "--test-tags", f"/{ADDON}"],
+            [
+                *common,
+                "-u",
+                ADDON,
+                "--test-enable",
+                "--test-tags",
+                test_tags or f"/{ADDON}",
+            ],
             workdir / "tests.log",
         )
         results = RESULT_RE.findall(log)
@@ -267,6 +275,11 @@ def main(argv=None):
     parser.add_argument("--no-lint", action="store_true")
     parser.add_argument("--no-engine", action="store_true")
     parser.add_argument("--no-odoo", action="store_true")
+    parser.add_argument("--no-stress", action="store_true")
+    parser.add_argument(
+        "--test-tags",
+        help="Odoo --test-tags for a partial run, e.g. /crm_mail_client:TestFetch",
+    )
     args = parser.parse_args(argv)
     summary = Summary()
     if not args.no_lint:
@@ -276,7 +289,9 @@ def main(argv=None):
     if not args.no_odoo:
         tree, how = odoo_env.find_odoo()
         if tree:
-            run_odoo_suite(summary, tree)
+            run_odoo_suite(
+                summary, tree, test_tags=args.test_tags, stress=not args.no_stress
+            )
         else:
             banner(f"ODOO SUITE SKIPPED: {how}")
             print(f"ODOO SUITE SKIPPED: {how}", flush=True)
