@@ -213,3 +213,24 @@ def format_address_list(pairs):
             name = '"%s"' % name.replace("\\", "\\\\").replace('"', '\\"')
         items.append(f"{name} <{address}>")
     return ", ".join(items)
+
+
+def invalid_entries(text):
+    """The entries of a typed address list that hold no valid address.
+
+    The composer refuses to send when one of the recipients the user typed
+    is not an address (a mail client would), instead of dropping it.
+
+    :param str text: what the user typed (commas or semicolons between)
+    :return: list of the offending entries, as typed (stripped)
+    """
+    if not text:
+        return []
+    text = _FOLD_RE.sub("", text)
+    bad = []
+    for tokens in _entries(text):
+        if not list(_entry_pairs(tokens)):
+            typed = "".join(value for _kind, value in tokens).strip()
+            if typed:
+                bad.append(typed)
+    return bad

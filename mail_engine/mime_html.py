@@ -105,3 +105,55 @@ def replace_cids(html, mapping):
 
     html = _CID_ATTR_RE.sub(_replace, html)
     return _CID_URL_RE.sub(_replace, html)
+
+
+#: a URL the browser would fetch from elsewhere (a tracking pixel, say);
+#: ``/web/image/...`` (our own stored cid images) and ``data:`` stay
+_REMOTE_URL_RE = re.compile(r"^\s*(?:[a-z][a-z0-9+.-]*:)?//", re.IGNORECASE)
+_CSS_REMOTE_RE = re.compile(
+    r"""url\(\s*(["']?)\s*(?:[a-z][a-z0-9+.-]*:)?//[^)]*\)""", re.IGNORECASE
+)
+#: attributes that make a browser load a resource by themselves
+_LOADING_ATTRS = ("src", "srcset", "background", "poster", "lowsrc", "dynsrc")
+BLOCKED_ATTR = "data-crm-mail-blocked"
+
+
+def block_remote_images(html):
+    """Remove every reference to remote content a browser would load by itself.
+
+    Remote images (``<img src="https://...">``, ``srcset``, ``background``,
+    ``poster``, CSS ``url(//...)``) tell the sender when and where the mail
+    was opened. The blocked elements keep their ``alt`` text and get a
+    ``data-crm-mail-blocked`` attribute.
+
+    :param str html: sanitized HTML
+    :return: tuple ``(html, blocked)``: the HTML without remote loads and
+        how many references were removed
+    """
+    if not html or ("//" not in html):
+        return html, 0
+    root = lxml_html.fragment_fromstring(html, create_parent="div")
+    blocked = 0
+    for element in root.iter(etree.Element):
+        for attr in _LOADING_ATTRS:
+            value = element.get(attr)
+            if value is None:
+                continue
+            urls = [part.strip().split(" ")[0] for part in value.split(",")]
+            if attr != "srcset":
+                urls = [value]
+            if any(_REMOTE_URL_RE.match(url) for url in urls):
+                del element.attrib[attr]
+                element.set(BLOCKED_ATTR, "1")
+                blocked += 1
+        style = element.get("style")
+        if style and _CSS_REMOTE_RE.search(style):
+            element.set("style", _CSS_REMOTE_RE.sub("none", style))
+            element.set(BLOCKED_ATTR, "1")
+            blocked += 1
+    if not blocked:
+        return html, 0
+    inner = (root.text or "") + "".join(
+        etree.tostring(child, encoding="unicode", method="html") for child in root
+    )
+    return inner, blocked

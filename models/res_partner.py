@@ -1,4 +1,5 @@
 from odoo import api, fields, models
+from odoo.exceptions import UserError
 
 from ..mail_engine.addresses import split_addresses
 
@@ -105,3 +106,22 @@ class ResPartner(models.Model):
         action["domain"] = self._crm_mail_domain()
         action["context"] = {}
         return action
+
+    def action_crm_mail_compose(self):
+        """The composer addressed to these partners: one mail, or one mail
+        per recipient when several are selected."""
+        partners = self.filtered("email")
+        if not partners:
+            raise UserError(
+                self.env._("None of the selected contacts has an e-mail address.")
+            )
+        mass = len(partners) > 1
+        return self.env["crm.mail.compose"]._action_open(
+            {
+                "default_partner_ids": partners.ids,
+                "default_composition_mode": "mass" if mass else "single",
+            },
+            self.env._("Mail to %(count)s recipients", count=len(partners))
+            if mass
+            else self.env._("New Mail"),
+        )

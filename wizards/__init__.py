@@ -1,2 +1,3 @@
 from . import crm_mail_setup_wizard
 from . import crm_mail_blacklist_wizard
+from . import crm_mail_compose

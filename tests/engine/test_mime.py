@@ -820,3 +820,31 @@ def test_replace_cids(html, mapping, expected):
 )
 def test_html_to_text(html, expected):
     assert html_to_text(html) == expected
+
+
+def test_block_remote_images():
+    from lxml import html as lxml_html
+
+    from mail_engine.mime_html import BLOCKED_ATTR, block_remote_images
+
+    body = (
+        '<p>Hi<img src="https://track.example/p.gif?u=1" alt="logo"></p>'
+        '<img src="/web/image/12"><img src="data:image/png;base64,AAAA">'
+        '<img srcset="//cdn.example/a.png 1x, /web/image/3 2x">'
+        '<table background="http://x.example/bg.png"><tr><td '
+        "style=\"color:red;background-image:url('https://x.example/b.png')\">"
+        "x</td></tr></table>"
+        '<video poster="HTTP://x.example/v.png"></video>'
+    )
+    html, blocked = block_remote_images(body)
+    assert blocked == 5
+    tree = lxml_html.fragment_fromstring(html, create_parent="div")
+    assert "example" not in html.replace("alt", "")
+    assert tree.xpath("//img[@alt='logo']/@" + BLOCKED_ATTR) == ["1"]
+    assert tree.xpath("//img/@src") == ["/web/image/12", "data:image/png;base64,AAAA"]
+    assert "color:red" in tree.xpath("//td/@style")[0]
+    assert block_remote_images("<p>no images</p>") == ("<p>no images</p>", 0)
+    assert block_remote_images("") == ("", 0)
+    assert block_remote_images(None) == (None, 0)
+    local = '<a href="https://x.example">link</a><img src="/web/image/1">'
+    assert block_remote_images(local) == (local, 0)

@@ -1,0 +1,67 @@
+from odoo import api, models
+from odoo.osv import expression
+
+from ..mail_engine.addresses import format_address_list
+
+SENT = "\\Sent"
+
+
+class CrmMailAccount(models.Model):
+    """Which accounts a user sends from, and how the account signs."""
+
+    _inherit = "crm.mail.account"
+
+    @api.model
+    def _sendable_domain(self, user=None):
+        """Accounts ``user`` may send from: his own, or with the Send right."""
+        user = user or self.env.user
+        domain = [("smtp_host", "!=", False), ("active", "=", True)]
+        if user.has_group("crm_mail_client.group_mail_manager"):
+            return domain
+        return expression.AND(
+            [
+                domain,
+                [
+                    "|",
+                    ("user_id", "=", user.id),
+                    (
+                        "access_ids",
+                        "any",
+                        [("user_id", "=", user.id), ("out_send", "=", True)],
+                    ),
+                ],
+            ]
+        )
+
+    @api.model
+    def _default_sender(self, user=None):
+        """The user's default sending account: the one marked "Default
+        Sender" for him, else his own mailbox, else the first he may use."""
+        user = user or self.env.user
+        sendable = self.search(self._sendable_domain(user), order="id")
+        marked = sendable.filtered(
+            lambda a: a.access_ids.filtered(
+                lambda line: line.user_id == user and line.out_default
+            )
+        )
+        own = sendable.filtered(lambda a: a.user_id == user)
+        return (marked or own or sendable)[:1]
+
+    def _may_send(self, user=None):
+        self.ensure_one()
+        return bool(
+            self.search_count(self._sendable_domain(user) + [("id", "=", self.id)])
+        )
+
+    def _from_header(self):
+        """``Name <address>`` for the From header."""
+        self.ensure_one()
+        return format_address_list([(self.sender_name or self.name, self.email)])
+
+    def _sent_folder_name(self, session):
+        """The server's Sent folder: special-use ``\\Sent`` (the engine guesses
+        it from well-known names when the server sets no flag), else "Sent"."""
+        for folder in session.list_folders():
+            if folder.selectable and folder.special_use == SENT:
+                return folder.name
+        return "Sent"

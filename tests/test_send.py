@@ -1,0 +1,500 @@
+"""Sending, replying, forwarding, drafts and mass mail against a real SMTP
+server (aiosmtpd on loopback, SMTPS and STARTTLS with AUTH) and Dovecot."""
+
+import email
+import email.policy
+import socket
+import tempfile
+from contextlib import contextmanager
+from datetime import timedelta
+from unittest.mock import patch
+
+from markupsafe import Markup
+
+import odoo
+from odoo import Command, fields
+from odoo.exceptions import AccessError, UserError
+from odoo.tests import Form, new_test_user, tagged
+
+from odoo.addons.crm_mail_client.devtools.smtp_peer import SmtpPeer
+from odoo.addons.crm_mail_client.mail_engine.imap_session import ImapSession
+
+from .common import MailServerCase, make_mail
+
+SMTP_LOGIN, SMTP_PASSWORD = "smtp-sender@crm.test", "smtp-secret-1"
+
+
+@contextmanager
+def real_smtp():
+    """Let ir.mail_server.send_email talk to the server during a test
+    (Odoo skips the SMTP dialogue while ``current_test`` is set)."""
+    with patch.object(odoo.modules.module, "current_test", False):
+        yield
+
+
+def parse(data):
+    return email.message_from_bytes(data, policy=email.policy.default)
+
+
+@tagged("post_install", "-at_install")
+class TestSend(MailServerCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.peer = SmtpPeer(
+            tempfile.mkdtemp(prefix="crm_mail_smtp_"),
+            login=SMTP_LOGIN,
+            password=SMTP_PASSWORD,
+            refuse_rcpt=["nobody@client.example"],
+            certs=cls.dovecot.certs,
+            save_eml=False,
+        )
+        cls.peer.start()
+        cls.addClassCleanup(cls.peer.stop)
+        cls.customer = cls.env["res.partner"].create(
+            {
+                "name": "ООО Ромашка",
+                "is_company": True,
+                "email": "info@romashka.example",
+            }
+        )
+        cls.contact = cls.env["res.partner"].create(
+            {
+                "name": "Иван Петров",
+                "email": "ivan@romashka.example",
+                "parent_id": cls.customer.id,
+            }
+        )
+
+    def setUp(self):
+        super().setUp()
+        self.peer.clear()
+
+    def make_sender(self, security="ssl", default=True, **values):
+        port = self.peer.smtps_port if security == "ssl" else self.peer.starttls_port
+        vals = {
+            "smtp_host": self.peer.host,
+            "smtp_port": port,
+            "smtp_security": security,
+            "smtp_same_credentials": False,
+            "smtp_login": SMTP_LOGIN,
+            "smtp_password": SMTP_PASSWORD,
+            "sender_name": "Отдел продаж",
+            "signature": "<p>Anna Smirnova, sales</p>",
+            **values,
+        }
+        account = self.make_account(**vals)
+        self.grant(account, self.user_sales, out_send=True, out_default=default)
+        return account
+
+    def composer(self, user=None, **context):
+        Compose = self.env["crm.mail.compose"].with_user(user or self.user_sales)
+        return Form(Compose.with_context(**context))
+
+    def send(self, form):
+        wizard = form.save()
+        with real_smtp():
+            return wizard.action_send()
+
+    def sent_mails(self, account):
+        return self.env["crm.mail.message"].search(
+            [("account_id", "=", account.id), ("direction", "=", "outgoing")]
+        )
+
+    # ------------------------------------------------------------------
+
+    def test_send_over_ssl_and_starttls(self):
+        for security in ("ssl", "starttls"):
+            with self.subTest(security=security):
+                self.peer.clear()
+                account = self.make_sender(security, default=security == "ssl")
+                form = self.composer()
+                form.account_id = account
+                form.partner_ids.add(self.contact)
+                self.assertIn("ivan@romashka.example", form.email_to)
+                form.email_to += ", Olga <olga@other.example>"
+                form.email_cc = "boss@romashka.example"
+                form.email_bcc = "archive@crm.test"
+                form.subject = "Коммерческое предложение"
+                form.body = Markup("<p>Добрый день!</p>") + (form.body or "")
+                attachment = (
+                    self.env["ir.attachment"]
+                    .with_user(self.user_sales)
+                    .create(
+                        {
+                            "name": "price.pdf",
+                            "raw": b"%PDF-1.4 price",
+                            "mimetype": "application/pdf",
+                        }
+                    )
+                )
+                form.attachment_ids.add(attachment)
+                action = self.send(form)
+                self.assertEqual(action["tag"], "display_notification")
+                mail = self.sent_mails(account)
+                self.assertEqual(len(mail), 1)
+                self.assertEqual(mail.state, "sent")
+                self.assertEqual(mail.contact_id, self.contact)
+                self.assertEqual(mail.partner_id, self.customer)
+                self.assertEqual(mail.author_user_id, self.user_sales)
+                self.assertEqual(mail.attachment_ids.name, "price.pdf")
+
+                (received,) = self.peer.received()
+                self.assertEqual(received["mail_from"], account.email)
+                self.assertEqual(
+                    sorted(received["rcpt_tos"]),
+                    sorted(
+                        [
+                            "ivan@romashka.example",
+                            "olga@other.example",
+                            "boss@romashka.example",
+                            "archive@crm.test",
+                        ]
+                    ),
+                )
+                msg = parse(received["data"])
+                self.assertEqual(msg["Message-ID"], mail.message_id)
+                self.assertIn(account.email, msg["From"])
+                self.assertEqual(msg["From"].addresses[0].display_name, "Отдел продаж")
+                self.assertEqual(
+                    {a.addr_spec for a in msg["To"].addresses},
+                    {"ivan@romashka.example", "olga@other.example"},
+                )
+                self.assertEqual(msg["Cc"], "boss@romashka.example")
+                self.assertIsNone(msg["Bcc"], "Bcc never travels in the headers")
+                self.assertEqual(msg["Subject"], "Коммерческое предложение")
+                self.assertIsNone(msg["In-Reply-To"])
+                plain = msg.get_body(("plain",)).get_content()
+                html = msg.get_body(("html",)).get_content()
+                self.assertIn("Добрый день!", plain)
+                self.assertIn("<p>Добрый день!</p>", html)
+                self.assertIn("Anna Smirnova", html, "the account's signature")
+                (att,) = list(msg.iter_attachments())
+                self.assertEqual(att.get_filename(), "price.pdf")
+                self.assertEqual(att.get_content(), b"%PDF-1.4 price")
+
+    def test_reply_threads_both_ways(self):
+        account = self.make_sender()
+        original_id = "<order-1@romashka.example>"
+        self.deliver(
+            make_mail(
+                subject="Заказ 15",
+                sender="Иван Петров <ivan@romashka.example>",
+                to=f"{self.mailbox}, olga@other.example",
+                body="Пришлите счёт",
+                html='<p>Пришлите счёт<img src="https://track.example/p.gif"></p>',
+                message_id=original_id,
+                headers={"Cc": "boss@romashka.example", "References": "<root@x>"},
+            )
+        )
+        account._fetch_locked()
+        original = self.env["crm.mail.message"].search(
+            [("message_id", "=", original_id)]
+        )
+        self.assertEqual(original.contact_id, self.contact)
+
+        action = original.with_user(self.user_sales).action_reply()
+        form = self.composer(**action["context"])
+        self.assertEqual(form.email_to, "Иван Петров <ivan@romashka.example>")
+        self.assertFalse(form.email_cc)
+        self.assertEqual(form.subject, "Re: Заказ 15")
+        self.assertIn("Пришлите счёт", form.body)
+        self.assertIn("<blockquote", form.body)
+        self.assertNotIn("track.example", form.body, "no remote image in the quote")
+        self.assertIn("Anna Smirnova", form.body)
+        self.send(form)
+        reply = self.sent_mails(account)
+        self.assertEqual(reply.parent_id, original)
+        self.assertEqual(reply.thread_root_id, original)
+        msg = parse(self.peer.received()[0]["data"])
+        self.assertEqual(msg["In-Reply-To"], original_id)
+        self.assertEqual(msg["References"].split(), ["<root@x>", original_id])
+        self.assertEqual(msg["Subject"], "Re: Заказ 15")
+
+        # the customer answers our reply: it lands in the same thread
+        self.deliver(
+            make_mail(
+                subject="Re: Re: Заказ 15",
+                sender="ivan@romashka.example",
+                to=self.mailbox,
+                headers={"In-Reply-To": reply.message_id},
+            )
+        )
+        account._fetch_locked()
+        answer = self.env["crm.mail.message"].search(
+            [("in_reply_to", "=", reply.message_id)]
+        )
+        self.assertEqual(answer.parent_id, reply)
+        self.assertEqual(answer.thread_root_id, original)
+        self.assertEqual(original.thread_count, 3)
+
+        # reply all: the other recipients and Cc, never ourselves
+        action = original.with_user(self.user_sales).action_reply_all()
+        form = self.composer(**action["context"])
+        self.assertEqual(
+            form.email_to, "Иван Петров <ivan@romashka.example>, olga@other.example"
+        )
+        self.assertEqual(form.email_cc, "boss@romashka.example")
+
+    def test_forward_keeps_attachments(self):
+        account = self.make_sender()
+        self.deliver(
+            make_mail(
+                subject="Fwd: Договор",
+                sender="ivan@romashka.example",
+                to=self.mailbox,
+                attachments=[("dogovor.pdf", b"%PDF contract", "application/pdf")],
+            )
+        )
+        account._fetch_locked()
+        original = self.env["crm.mail.message"].search(
+            [("account_id", "=", account.id)]
+        )
+        action = original.with_user(self.user_sales).action_forward()
+        form = self.composer(**action["context"])
+        self.assertEqual(form.subject, "Fwd: Договор", "not doubled")
+        self.assertFalse(form.email_to)
+        self.assertEqual(form.attachment_ids[0].name, "dogovor.pdf")
+        form.email_to = "lawyer@other.example"
+        self.send(form)
+        forward = self.sent_mails(account)
+        self.assertFalse(forward.parent_id, "a forward starts its own conversation")
+        self.assertEqual(forward.attachment_ids.mapped("name"), ["dogovor.pdf"])
+        self.assertEqual(original.attachment_ids.mapped("name"), ["dogovor.pdf"])
+        msg = parse(self.peer.received()[0]["data"])
+        (att,) = list(msg.iter_attachments())
+        self.assertEqual(att.get_content(), b"%PDF contract")
+
+        with self.assertRaises(UserError):
+            (original | forward).action_reply()
+
+    def test_sent_copy_appended_to_sent_folder(self):
+        account = self.make_sender(upload_sent=True)
+        self.dovecot.create_folder(self.mailbox, "Sent")
+        form = self.composer()
+        form.email_to = "ivan@romashka.example"
+        form.email_bcc = "archive@crm.test"
+        form.subject = "Копия в Отправленных"
+        self.send(form)
+        mail = self.sent_mails(account)
+        self.assertEqual(mail.state, "sent")
+        self.assertFalse(mail.error)
+        with ImapSession.open(account._incoming_config()) as session:
+            _validity, uids = session.search_uids("Sent")
+            copies = [parse(m.raw) for m in session.fetch("Sent", uids)]
+        self.assertEqual(len(copies), 1)
+        self.assertEqual(copies[0]["Message-ID"], mail.message_id)
+        self.assertEqual(copies[0]["Bcc"], "archive@crm.test", "our copy keeps Bcc")
+        # fetching the Sent folder later does not store the mail twice
+        account._fetch_locked()
+        self.assertEqual(len(self.sent_mails(account)), 1)
+
+    def test_failures_keep_the_mail_and_retry(self):
+        account = self.make_sender(smtp_password="wrong-password")
+        form = self.composer()
+        form.email_to = "ivan@romashka.example"
+        form.subject = "Счёт"
+        form.body = "<p>Счёт во вложении</p>"
+        action = self.send(form)
+        mail = self.sent_mails(account)
+        self.assertEqual(mail.state, "error")
+        self.assertIn("refused the login", mail.error)
+        self.assertEqual(action["res_id"], mail.id, "the user is shown the mail")
+        self.assertIn("Счёт во вложении", mail.body_html, "nothing typed is lost")
+        self.assertFalse(self.peer.received())
+
+        account.sudo().smtp_password = SMTP_PASSWORD
+        with real_smtp():
+            mail.with_user(self.user_sales).action_retry()
+        self.assertEqual(mail.state, "sent")
+        self.assertFalse(mail.error)
+        self.assertEqual(len(self.peer.received()), 1)
+
+        # a refused recipient
+        form = self.composer()
+        form.email_to = "nobody@client.example"
+        form.subject = "Kto tam"
+        self.send(form)
+        refused = self.sent_mails(account) - mail
+        self.assertEqual(refused.state, "error")
+        self.assertIn("nobody@client.example", refused.error)
+
+    def test_timeout_is_an_error(self):
+        with socket.create_server(("127.0.0.1", 0), backlog=8) as silent:
+            account = self.make_sender(timeout=1)
+            account.sudo().write(
+                {"smtp_port": silent.getsockname()[1], "smtp_security": "ssl"}
+            )
+            form = self.composer()
+            form.email_to = "ivan@romashka.example"
+            form.subject = "Timeout"
+            self.send(form)
+        mail = self.sent_mails(account)
+        self.assertEqual(mail.state, "error")
+        self.assertIn("No answer", mail.error)
+
+    def test_draft_save_and_reopen(self):
+        account = self.make_sender()
+        form = self.composer()
+        self.assertEqual(form.account_id, account, "the default sender")
+        form.partner_ids.add(self.contact)
+        form.subject = "Черновик"
+        form.body = "<p>Недописанное</p>"
+        form.save().action_save_draft()
+        draft = self.sent_mails(account)
+        self.assertEqual(draft.state, "draft")
+        self.assertFalse(self.peer.received())
+        drafts = self.env["ir.actions.act_window"]._for_xml_id(
+            "crm_mail_client.crm_mail_message_action_drafts"
+        )
+        Message = self.env["crm.mail.message"].with_user(self.user_sales)
+        domain = [
+            (f, o, self.user_sales.id if v == "uid" else v)
+            for f, o, v in [("state", "=", "draft"), ("author_user_id", "=", "uid")]
+        ]
+        self.assertIn("author_user_id", drafts["domain"])
+        self.assertEqual(Message.search(domain), draft)
+
+        action = draft.with_user(self.user_sales).action_edit_draft()
+        form = self.composer(**action["context"])
+        self.assertEqual(form.subject, "Черновик")
+        self.assertIn("Недописанное", form.body)
+        self.assertIn("ivan@romashka.example", form.email_to)
+        form.subject = "Черновик, готово"
+        self.send(form)
+        self.assertEqual(self.sent_mails(account), draft, "the same record is sent")
+        self.assertEqual(draft.state, "sent")
+        self.assertEqual(
+            parse(self.peer.received()[0]["data"])["Subject"], "Черновик, готово"
+        )
+
+    def test_mass_mail_one_mail_per_recipient(self):
+        self.make_sender()
+        partners = self.env["res.partner"].create(
+            [
+                {"name": f"Клиент {i}", "email": f"client{i}@mass.example"}
+                for i in range(50)
+            ]
+        )
+        template = self.env["mail.template"].create(
+            {
+                "name": "Offer",
+                "model_id": self.env.ref("base.model_res_partner").id,
+                "subject": "Предложение для {{ object.name }}",
+                "body_html": "<p>Здравствуйте, <t t-out='object.name'/>!</p>",
+            }
+        )
+        action = partners.with_user(self.user_sales).action_crm_mail_compose()
+        form = self.composer(**action["context"])
+        self.assertEqual(form.composition_mode, "mass")
+        self.assertEqual(form.recipient_count, 50)
+        form.template_id = template
+        wizard = form.save()
+        result = wizard.action_send()
+        queued = self.env["crm.mail.message"].search(result["domain"])
+        self.assertEqual(len(queued), 50)
+        self.assertEqual(set(queued.mapped("state")), {"outgoing"})
+        self.assertFalse(self.peer.received(), "queued, sent by the cron")
+        with real_smtp():
+            self.env["crm.mail.message"]._cron_send_mail(batch_size=100)
+        self.assertEqual(set(queued.mapped("state")), {"sent"})
+        received = self.peer.received()
+        self.assertEqual(len(received), 50)
+        for item in received:
+            self.assertEqual(len(item["rcpt_tos"]), 1, "nobody sees the others")
+            msg = parse(item["data"])
+            self.assertEqual(
+                [a.addr_spec for a in msg["To"].addresses], item["rcpt_tos"]
+            )
+            partner = partners.filtered(lambda p, m=item: p.email == m["rcpt_tos"][0])
+            self.assertEqual(msg["Subject"], f"Предложение для {partner.name}")
+            self.assertIn(
+                f"Здравствуйте, {partner.name}!", msg.get_body(("html",)).get_content()
+            )
+        for mail in queued:
+            self.assertEqual(
+                mail.contact_id.email, mail.email_to.split("<")[-1].strip(">")
+            )
+
+    def test_interrupted_sending_is_never_resent(self):
+        account = self.make_sender()
+        Message = self.env["crm.mail.message"]
+        stuck = Message.create(
+            {
+                "account_id": account.id,
+                "direction": "outgoing",
+                "state": "sending",
+                "email_from": account.email,
+                "email_to": "ivan@romashka.example",
+                "subject": "Stuck",
+                "message_id": "<stuck@crm.test>",
+                "dedupe_key": "<stuck@crm.test>",
+            }
+        )
+        self.env.flush_all()
+        self.env.cr.execute(
+            "UPDATE crm_mail_message SET write_date = %s WHERE id = %s",
+            (fields.Datetime.now() - timedelta(hours=1), stuck.id),
+        )
+        stuck.invalidate_recordset()
+        with real_smtp():
+            Message._cron_send_mail()
+        self.assertEqual(stuck.state, "error")
+        self.assertIn("Interrupted", stuck.error)
+        self.assertFalse(self.peer.received())
+
+    def test_header_injection_refused(self):
+        self.make_sender()
+        for field, value in [
+            ("subject", "Hello\r\nBcc: victim@x.example"),
+            ("email_to", "ivan@romashka.example\nBcc: victim@x.example"),
+            ("email_cc", "a@b.example\r"),
+        ]:
+            with self.subTest(field=field):
+                wizard = (
+                    self.env["crm.mail.compose"]
+                    .with_user(self.user_sales)
+                    .create({"email_to": "ivan@romashka.example", field: value})
+                )
+                with self.assertRaises(UserError), real_smtp():
+                    wizard.action_send()
+        self.assertFalse(self.peer.received())
+        wizard = (
+            self.env["crm.mail.compose"]
+            .with_user(self.user_sales)
+            .create({"email_to": "ivan@romashka.example, not-an-address"})
+        )
+        with self.assertRaisesRegex(UserError, "not-an-address"):
+            wizard.action_send()
+
+    def test_rights_to_send(self):
+        account = self.make_sender()
+        stranger = new_test_user(
+            self.env,
+            login="crm_mail_stranger",
+            groups="sales_team.group_sale_salesman",
+            name="Stranger",
+        )
+        Compose = self.env["crm.mail.compose"].with_user(stranger)
+        self.assertFalse(Compose.new({}).allowed_account_ids.ids)
+        wizard = Compose.create(
+            {"account_id": account.id, "email_to": "ivan@romashka.example"}
+        )
+        with self.assertRaises(AccessError), real_smtp():
+            wizard.action_send()
+        self.assertFalse(self.peer.received())
+        # with the Send right only: sends, and keeps seeing what he wrote
+        self.grant(account, stranger, in_read=False, out_send=True)
+        self.assertEqual(Compose.new({}).allowed_account_ids.ids, account.ids)
+        wizard = Compose.create(
+            {
+                "account_id": account.id,
+                "email_to": "ivan@romashka.example",
+                "subject": "Mine",
+                "partner_ids": [Command.set(self.contact.ids)],
+            }
+        )
+        with real_smtp():
+            wizard.action_send()
+        mine = self.env["crm.mail.message"].with_user(stranger).search([])
+        self.assertEqual(mine.mapped("subject"), ["Mine"])

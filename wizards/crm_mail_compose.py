@@ -1,0 +1,463 @@
+from markupsafe import Markup, escape
+
+from odoo import Command, api, fields, models
+from odoo.exceptions import AccessError, UserError
+from odoo.tools import format_datetime
+
+from ..mail_engine import compose
+from ..mail_engine.addresses import (
+    format_address_list,
+    invalid_entries,
+    normalize,
+    split_addresses,
+)
+from ..mail_engine.mime_html import block_remote_images
+
+TEMPLATE_MODELS = ("crm.mail.message", "res.partner")
+
+
+class CrmMailCompose(models.TransientModel):
+    """Write a mail (new, reply, reply all, forward, mass) and send or save it."""
+
+    _name = "crm.mail.compose"
+    _description = "Compose Mail"
+
+    composition_mode = fields.Selection(
+        [("single", "One mail"), ("mass", "One mail per recipient")],
+        default="single",
+        required=True,
+    )
+    allowed_account_ids = fields.Many2many(
+        "crm.mail.account", compute="_compute_allowed_account_ids"
+    )
+    account_id = fields.Many2one(
+        "crm.mail.account",
+        string="From",
+        domain="[('id', 'in', allowed_account_ids)]",
+        default=lambda self: self.env["crm.mail.account"]._default_sender(),
+    )
+    partner_ids = fields.Many2many(
+        "res.partner",
+        "crm_mail_compose_partner_rel",
+        string="Recipients",
+        help="Contacts and companies to write to; their addresses go to To.",
+    )
+    email_to = fields.Char(string="To", help="Addresses, separated by commas.")
+    email_cc = fields.Char(string="Cc")
+    email_bcc = fields.Char(string="Bcc")
+    subject = fields.Char()
+    body = fields.Html(sanitize=True, sanitize_style=True)
+    attachment_ids = fields.Many2many(
+        "ir.attachment", "crm_mail_compose_attachment_rel", string="Attachments"
+    )
+    template_id = fields.Many2one(
+        "mail.template",
+        domain=[("model", "in", TEMPLATE_MODELS)],
+        help="Templates on CRM mail or on contacts, rendered for the recipient.",
+    )
+    parent_id = fields.Many2one("crm.mail.message", string="Reply To Mail")
+    lead_id = fields.Many2one("crm.lead", string="Lead")
+    draft_id = fields.Many2one("crm.mail.message", string="Draft")
+    recipient_count = fields.Integer(compute="_compute_recipient_count")
+
+    # ------------------------------------------------------------
+    # DEFAULTS
+    # ------------------------------------------------------------
+
+    @api.model
+    def default_get(self, fields_list):
+        values = super().default_get(fields_list)
+        draft = self.env["crm.mail.message"].browse(values.get("draft_id"))
+        if draft:
+            values.update(self._values_from_draft(draft))
+            return values
+        mode = self.env.context.get("crm_mail_compose_mode")
+        parent = self.env["crm.mail.message"].browse(values.get("parent_id"))
+        account = self.env["crm.mail.account"].browse(values.get("account_id"))
+        if parent and mode in ("reply", "reply_all", "forward"):
+            values.update(self._values_for(parent, mode))
+            account = self.env["crm.mail.account"].browse(values["account_id"])
+        if "body" in fields_list and not values.get("body"):
+            values["body"] = compose.set_signature(
+                values.get("quote") or "<p><br></p>", account.signature or ""
+            )
+        values.pop("quote", None)
+        partners = self.env["res.partner"].browse(
+            self._ids_of(values.get("partner_ids"))
+        )
+        if (
+            partners
+            and not values.get("email_to")
+            and values.get("composition_mode", "single") == "single"
+        ):
+            values["email_to"] = self._merge_addresses("", partners)
+        if values.get("lead_id") and values.get("subject") is not None:
+            values["subject"] = compose.add_lead_token(
+                values["subject"], values["lead_id"]
+            )
+        return values
+
+    @api.model
+    def _ids_of(self, commands):
+        """Ids from a default x2many value (ids or commands)."""
+        ids = []
+        for command in commands or []:
+            if isinstance(command, int):
+                ids.append(command)
+            elif command[0] == Command.SET:
+                ids.extend(command[2])
+            elif command[0] == Command.LINK:
+                ids.append(command[1])
+        return ids
+
+    @api.model
+    def _values_from_draft(self, draft):
+        draft.check_access("write")
+        partners = draft.contact_id or draft.partner_id
+        return {
+            "account_id": draft.account_id.id,
+            "email_to": draft.email_to,
+            "email_cc": draft.email_cc,
+            "email_bcc": draft.email_bcc,
+            "subject": draft.subject,
+            "body": draft.body_html,
+            "attachment_ids": [Command.set(draft.attachment_ids.ids)],
+            "parent_id": draft.parent_id.id,
+            "lead_id": draft.lead_id.id,
+            "partner_ids": [Command.set(partners.ids)],
+        }
+
+    @api.model
+    def _values_for(self, parent, mode):
+        """Recipients, subject, quote and account of a reply or forward."""
+        parent.check_access("read")
+        Account = self.env["crm.mail.account"]
+        account = parent.account_id
+        if not account._may_send():
+            account = Account._default_sender()
+        own = Account.sudo().search([]).mapped("email") + [self.env.user.email]
+        own = [normalize(a) for a in own if a]
+        values = {"account_id": account.id, "lead_id": parent.lead_id.id}
+        when = format_datetime(self.env, parent.date) if parent.date else ""
+        sender = format_address_list([(parent.from_name, parent.email_from)])
+        # the editor would load the original's remote images (tracking)
+        original, _blocked = block_remote_images(
+            parent.body_html or Markup("<pre>%s</pre>") % escape(parent.body_text or "")
+        )
+        if mode == "forward":
+            values["subject"] = compose.forward_subject(parent.subject)
+            values["quote"] = "<p><br></p>" + compose.forward_html(
+                original,
+                self.env._("Forwarded message"),
+                [
+                    (self.env._("From"), sender),
+                    (self.env._("Date"), when),
+                    (self.env._("Subject"), parent.subject or ""),
+                    (self.env._("To"), parent.email_to or ""),
+                ],
+            )
+            values["attachment_ids"] = [
+                Command.set(parent._copy_attachments_for_composer().ids)
+            ]
+            values["parent_id"] = False
+            return values
+        if parent.direction == "outgoing":
+            # following up on our own mail: write to the same people again
+            to = parent.email_to or ""
+            cc = (parent.email_cc or "") if mode == "reply_all" else ""
+        else:
+            to, cc = compose.reply_recipients(
+                format_address_list([(parent.from_name, parent.email_from)]),
+                parent.reply_to,
+                parent.email_to,
+                parent.email_cc,
+                own,
+                reply_all=mode == "reply_all",
+            )
+        values.update(
+            {
+                "email_to": to,
+                "email_cc": cc,
+                "subject": compose.reply_subject(parent.subject),
+                "quote": "<p><br></p>"
+                + compose.quote_html(
+                    original,
+                    self.env._(
+                        "On %(date)s, %(sender)s wrote:", date=when, sender=sender
+                    ),
+                ),
+            }
+        )
+        partner = parent.contact_id or parent.partner_id
+        if partner and parent.direction == "incoming":
+            values["partner_ids"] = [Command.set(partner.ids)]
+        return values
+
+    # ------------------------------------------------------------
+    # COMPUTES AND ONCHANGES
+    # ------------------------------------------------------------
+
+    @api.depends_context("uid")
+    def _compute_allowed_account_ids(self):
+        Account = self.env["crm.mail.account"]
+        allowed = Account.search(Account._sendable_domain())
+        for wizard in self:
+            wizard.allowed_account_ids = allowed
+
+    @api.depends("partner_ids", "email_to", "composition_mode")
+    def _compute_recipient_count(self):
+        for wizard in self:
+            if wizard.composition_mode == "mass":
+                wizard.recipient_count = len(wizard.partner_ids.filtered("email"))
+            else:
+                wizard.recipient_count = len(wizard._recipients())
+
+    @api.onchange("partner_ids")
+    def _onchange_partner_ids(self):
+        if self.composition_mode == "single":
+            self.email_to = self._merge_addresses(self.email_to, self.partner_ids)
+
+    @api.onchange("account_id")
+    def _onchange_account_id(self):
+        if self.account_id:
+            self.body = compose.set_signature(
+                self.body or "", self.account_id.signature or ""
+            )
+
+    @api.onchange("template_id")
+    def _onchange_template_id(self):
+        if not self.template_id:
+            return
+        rendered = self._render_template(self.template_id, self.partner_ids[:1])
+        if rendered.get("subject"):
+            self.subject = rendered["subject"]
+        if rendered.get("body"):
+            self.body = compose.set_signature(
+                rendered["body"], self.account_id.signature or ""
+            )
+
+    @api.model
+    def _merge_addresses(self, typed, partners):
+        """``typed`` plus the addresses of ``partners`` not in it yet."""
+        present = set(split_addresses(typed or ""))
+        extra = [
+            (partner.name, normalize(partner.email))
+            for partner in partners
+            if normalize(partner.email or "")
+            and normalize(partner.email) not in present
+        ]
+        return ", ".join(filter(None, [typed or "", format_address_list(extra)]))
+
+    def _recipients(self):
+        return split_addresses(
+            ",".join(filter(None, [self.email_to, self.email_cc, self.email_bcc]))
+        )
+
+    def _render_template(self, template, partner):
+        """Subject and body of ``template`` for ``partner`` (contact templates)
+        or for the mail answered (CRM mail templates)."""
+        if template.model == "res.partner":
+            record = partner
+        elif template.model == "crm.mail.message":
+            record = self.parent_id or self.draft_id
+        else:
+            record = None
+        if not record:
+            return {}
+        res_id = record.id
+        return {
+            "subject": template._render_field("subject", [res_id])[res_id],
+            "body": template._render_field("body_html", [res_id], compute_lang=True)[
+                res_id
+            ],
+        }
+
+    # ------------------------------------------------------------
+    # ACTIONS
+    # ------------------------------------------------------------
+
+    def action_send(self):
+        """Send now (one mail) or queue one mail per recipient (mass)."""
+        self.ensure_one()
+        self._check_ready(sending=True)
+        if self.composition_mode == "mass":
+            return self._queue_mass()
+        mail = self._save_message("outgoing")
+        mail._send_now()
+        return mail._sent_notification()
+
+    def action_save_draft(self):
+        self.ensure_one()
+        self._check_ready(sending=False)
+        self._save_message("draft")
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "type": "info",
+                "title": self.env._("Draft saved"),
+                "message": self.env._("Find it under Mail > Drafts."),
+                "next": {"type": "ir.actions.act_window_close"},
+            },
+        }
+
+    # ------------------------------------------------------------
+    # BUSINESS
+    # ------------------------------------------------------------
+
+    def _check_ready(self, sending):
+        """Refuse what cannot be sent, with a clear message; keep everything typed."""
+        if not self.account_id:
+            raise UserError(self.env._("Choose the account to send from."))
+        if not self.account_id._may_send():
+            raise AccessError(
+                self.env._(
+                    "You may not send mail from %(account)s.",
+                    account=self.account_id.name,
+                )
+            )
+        fields_to_check = [
+            ("subject", self.env._("Subject")),
+            ("email_to", self.env._("To")),
+            ("email_cc", self.env._("Cc")),
+            ("email_bcc", self.env._("Bcc")),
+        ]
+        for name, label in fields_to_check:
+            try:
+                compose.check_header_value(self[name], label)
+            except compose.HeaderInjectionError as error:
+                raise UserError(
+                    self.env._("%(field)s may not contain line breaks.", field=label)
+                ) from error
+        for name, label in fields_to_check[1:]:
+            bad = invalid_entries(self[name])
+            if bad:
+                raise UserError(
+                    self.env._(
+                        "%(field)s: not an e-mail address: %(entries)s",
+                        field=label,
+                        entries=", ".join(bad),
+                    )
+                )
+        if not sending:
+            return
+        if self.composition_mode == "mass":
+            if not self.partner_ids.filtered("email"):
+                raise UserError(
+                    self.env._("None of the recipients has an e-mail address.")
+                )
+        elif not self._recipients() and not self.partner_ids.filtered("email"):
+            raise UserError(self.env._("Add at least one recipient."))
+
+    def _message_vals(self, state, partners, email_to, subject, body):
+        account = self.account_id
+        Message = self.env["crm.mail.message"]
+        parent = self.parent_id
+        lead = self.lead_id or parent.lead_id
+        message_id = self.draft_id.message_id or Message._new_message_id(account)
+        if lead:
+            subject = compose.add_lead_token(subject, lead.id)
+        return {
+            "account_id": account.id,
+            "direction": "outgoing",
+            "state": state,
+            "message_id": message_id,
+            "dedupe_key": message_id,
+            "date": fields.Datetime.now(),
+            "email_from": account.email,
+            "from_name": account.sender_name or account.name,
+            "email_to": email_to,
+            "email_cc": self.email_cc or False,
+            "email_bcc": self.email_bcc or False,
+            "subject": subject,
+            "body_html": body,
+            "lead_id": lead.id,
+            "author_user_id": self.env.user.id,
+            "user_id": self.env.user.id,
+            "review_state": "reviewed",
+            **Message._outgoing_thread_vals(parent),
+            **Message._outgoing_link_vals(account, partners, email_to, self.email_cc),
+        }
+
+    def _save_message(self, state):
+        """Create (or update the draft into) the outgoing mail record."""
+        email_to = self._merge_addresses(self.email_to, self.partner_ids)
+        vals = self._message_vals(
+            state, self.partner_ids, email_to, self.subject or "", self.body
+        )
+        mail = self.draft_id
+        if mail:
+            mail.check_access("write")
+            for name in ("author_user_id", "direction"):
+                vals.pop(name)
+            account_id = vals.pop("account_id")
+            if account_id != mail.account_id.id:
+                # moving mail between accounts is an administrator's write;
+                # a draft may change its sender (checked by _check_ready)
+                mail.sudo().account_id = account_id
+            mail.write(vals)
+        else:
+            mail = self.env["crm.mail.message"].create(vals)
+        self._attach_to(mail, self.attachment_ids)
+        return mail
+
+    def _attach_to(self, mail, attachments):
+        """Move the composer's uploads onto the mail; copy shared ones."""
+        mine = attachments.filtered(
+            lambda a: a.res_model in (self._name, False) or not a.res_id
+        )
+        mine.write({"res_model": mail._name, "res_id": mail.id})
+        for attachment in attachments - mine:
+            if attachment.res_model == mail._name and attachment.res_id == mail.id:
+                continue
+            attachment.copy({"res_model": mail._name, "res_id": mail.id})
+
+    def _queue_mass(self):
+        """One queued mail per recipient, rendered for him; the cron sends them."""
+        Message = self.env["crm.mail.message"]
+        mails = Message
+        for partner in self.partner_ids.filtered("email"):
+            subject, body = self.subject or "", self.body
+            if self.template_id.model == "res.partner":
+                rendered = self._render_template(self.template_id, partner)
+                subject = rendered.get("subject") or subject
+                body = compose.set_signature(
+                    rendered.get("body") or body, self.account_id.signature or ""
+                )
+            email_to = format_address_list([(partner.name, normalize(partner.email))])
+            vals = self._message_vals("outgoing", partner, email_to, subject, body)
+            vals["message_id"] = vals["dedupe_key"] = Message._new_message_id(
+                self.account_id
+            )
+            # every recipient gets his own mail: nobody sees the others
+            vals.update({"email_cc": False, "email_bcc": False})
+            mail = Message.create(vals)
+            for attachment in self.attachment_ids:
+                attachment.copy({"res_model": mail._name, "res_id": mail.id})
+            mails |= mail
+        self.attachment_ids.filtered(
+            lambda a: a.res_model == self._name or not a.res_id
+        ).unlink()
+        self.env.ref("crm_mail_client.ir_cron_send_mail")._trigger()
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Queued mails"),
+            "res_model": "crm.mail.message",
+            "view_mode": "list,form",
+            "views": [(False, "list"), (False, "form")],
+            "domain": [("id", "in", mails.ids)],
+            "target": "current",
+        }
+
+    @api.model
+    def _action_open(self, context, title=None):
+        """The composer in a dialog, with ``context`` (defaults, mode)."""
+        return {
+            "type": "ir.actions.act_window",
+            "name": title or self.env._("New Mail"),
+            "res_model": self._name,
+            "view_mode": "form",
+            "views": [(False, "form")],
+            "target": "new",
+            "context": context,
+        }
