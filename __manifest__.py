@@ -20,6 +20,7 @@
         "wizards/crm_mail_setup_wizard_views.xml",
         "wizards/crm_mail_blacklist_wizard_views.xml",
         "wizards/crm_mail_compose_views.xml",
+        "wizards/crm_mail_postpone_wizard_views.xml",
         "views/res_config_settings_views.xml",
         "views/crm_mail_menus.xml",
     ],

@@ -15,5 +15,6 @@ from . import res_company
 from . import crm_mail_address
 from . import crm_mail_message_link
 from . import crm_mail_message_send
+from . import crm_mail_message_review
 from . import crm_mail_account_send
 from . import crm_mail_blacklist

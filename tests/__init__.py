@@ -4,3 +4,4 @@ from . import test_fetch
 from . import test_access_rules
 from . import test_linking
 from . import test_send
+from . import test_review
