@@ -15,6 +15,7 @@
         "data/res_partner_category_data.xml",
         "views/crm_mail_message_views.xml",
         "views/crm_mail_account_views.xml",
+        "views/crm_mail_account_access_views.xml",
         "views/res_partner_views.xml",
         "views/crm_mail_blacklist_views.xml",
         "wizards/crm_mail_setup_wizard_views.xml",
@@ -24,6 +25,9 @@
         "views/res_config_settings_views.xml",
         "views/crm_mail_menus.xml",
     ],
+    "assets": {
+        "web.assets_tests": ["crm_mail_client/static/tests/tours/*.js"],
+    },
     "application": True,
     "installable": True,
 }

@@ -104,6 +104,8 @@ def run_engine(summary):
 # ------------------------------------------------------------ odoo
 
 RESULT_RE = re.compile(r"(\d+) failed, (\d+) error\(s\) of (\d+) tests")
+#: Odoo logs a skipped test at INFO: a skipped test of ours proves nothing
+SKIPPED_RE = re.compile(rf"{ADDON}\.tests\.\S+: skipped (\S+) : (.*)")
 LOG_LINE_RE = re.compile(
     r"^\S+ \S+ \d+ (ERROR|WARNING|CRITICAL) (\S+) ([\w.]+): ", re.M
 )
@@ -118,6 +120,10 @@ def addon_problems(log):
             end = log.find("\n", match.start())
             problems.append(log[match.start() : end if end > 0 else None])
     return problems
+
+
+#: installed beside the addon (never a dependency): the README automation test
+BESIDE = "base_automation"
 
 
 def run_odoo_suite(summary, tree, test_tags=None, stress=True):
@@ -144,7 +150,11 @@ def run_odoo_suite(summary, tree, test_tags=None, stress=True):
         ]
         started = time.monotonic()
         code, log = odoo_env.run_odoo(
-            tree, workdir, pg, [*common, "-i", ADDON], workdir / "install.log"
+            tree,
+            workdir,
+            pg,
+            [*common, "-i", f"{ADDON},{BESIDE}"],
+            workdir / "install.log",
         )
         problems = addon_problems(log)
         for line in problems[:20]:
@@ -187,6 +197,14 @@ def run_odoo_suite(summary, tree, test_tags=None, stress=True):
             )
             if total == 0:
                 summary.check("odoo suite ran tests", False, "0 Odoo tests ran")
+            skipped = SKIPPED_RE.findall(log)
+            for name, reason in skipped:
+                print(f"   SKIPPED {name}: {reason}")
+            summary.check(
+                "odoo suite: nothing skipped",
+                not skipped,
+                f"{len(skipped)} skipped" if skipped else "",
+            )
         else:
             summary.check(
                 "odoo suite (and upgrade)", False, "no test result in the log"

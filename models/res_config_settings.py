@@ -44,6 +44,19 @@ class ResConfigSettings(models.TransientModel):
         default=30,
     )
 
+    crm_mail_unknown_policy = fields.Selection(
+        related="company_id.crm_mail_unknown_policy", readonly=False
+    )
+    crm_mail_public_domains = fields.Text(
+        related="company_id.crm_mail_public_domains", readonly=False
+    )
+    crm_mail_lead_team_id = fields.Many2one(
+        related="company_id.crm_mail_lead_team_id", readonly=False
+    )
+    crm_mail_lead_user_id = fields.Many2one(
+        related="company_id.crm_mail_lead_user_id", readonly=False
+    )
+
     def _fetch_cron(self):
         return self.env.ref(
             "crm_mail_client.ir_cron_fetch_mail", raise_if_not_found=False

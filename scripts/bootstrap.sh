@@ -6,7 +6,7 @@ set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
 
-DEB_PACKAGES="dovecot-imapd dovecot-pop3d postgresql libldap2-dev libsasl2-dev libpq-dev openssl python3-venv"
+DEB_PACKAGES="dovecot-imapd dovecot-pop3d postgresql libldap2-dev libsasl2-dev libpq-dev openssl python3-venv chromium gettext"
 missing=""
 for pkg in $DEB_PACKAGES ${EXTRA_DEB_PACKAGES:-}; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing="$missing $pkg"

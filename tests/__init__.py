@@ -5,3 +5,5 @@ from . import test_access_rules
 from . import test_linking
 from . import test_send
 from . import test_review
+from . import test_automation
+from . import test_tour

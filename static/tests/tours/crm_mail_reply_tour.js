@@ -1,0 +1,69 @@
+/** @odoo-module **/
+// A sales user answers a customer from the company's Mail tab (issue: workspace).
+import { registry } from "@web/core/registry";
+
+registry.category("web_tour.tours").add("crm_mail_client_reply_tour", {
+    steps: () => [
+        {
+            content: "Open the company's Mail tab",
+            trigger: ".o_notebook a.nav-link[name='crm_mail']",
+            run: "click",
+        },
+        {
+            content: "The contact's mail is on the company: open it",
+            trigger:
+                ".o_field_widget[name='crm_mail_message_ids'] .o_data_row td:contains('Заказ 15')",
+            run: "click",
+        },
+        {
+            content: "Reply",
+            trigger: ".modal button[name='action_reply']",
+            run: "click",
+        },
+        {
+            content: "The reply is addressed to the sender",
+            trigger: ".modal .o_field_widget[name='email_to'] input:value(ivan@romashka.example)",
+        },
+        {
+            content: "Subject prefixed once",
+            trigger: ".modal .o_field_widget[name='subject'] input:value(Re: Заказ 15)",
+        },
+        {
+            content: "Send",
+            trigger: ".modal button[name='action_send']",
+            run: "click",
+        },
+        {
+            content: "Sent",
+            trigger: ".o_notification:contains('Mail sent')",
+        },
+        {
+            content: "Close the mail",
+            trigger: ".modal .modal-header .btn-close",
+            run: "click",
+        },
+        {
+            content: "All the company's mail",
+            trigger: ".o_form_view:not(:has(.modal)) button[name='action_view_crm_mail']",
+            run: "click",
+        },
+        {
+            content: "The mail list of the company (with its search panel)",
+            trigger: ".o_action_manager .o_search_panel",
+        },
+        {
+            content: "Open the customer's mail",
+            trigger: ".o_list_view .o_data_row td[name='subject']:contains('Заказ 15'):not(:contains('Re:'))",
+            run: "click",
+        },
+        {
+            content: "Its conversation holds two mails",
+            trigger: ".o_form_view button[name='action_view_thread']:contains('2')",
+            run: "click",
+        },
+        {
+            content: "Our reply is in the thread",
+            trigger: ".o_list_view .o_data_row td[name='subject']:contains('Re: Заказ 15')",
+        },
+    ],
+});

@@ -1,0 +1,71 @@
+"""The browser tour of the workspace issue, as a sales user, in headless
+Chromium: company form → Mail tab → the contact's mail → Reply → Send →
+the reply in the conversation (sent to the real SMTP peer)."""
+
+import tempfile
+
+from odoo.tests import HttpCase, tagged
+
+from odoo.addons.crm_mail_client.devtools.smtp_peer import SmtpPeer
+
+from .common import MailServerCase, make_mail
+from .test_send import SMTP_LOGIN, SMTP_PASSWORD, real_smtp
+
+
+@tagged("post_install", "-at_install")
+class TestReplyTour(MailServerCase, HttpCase):
+    def test_reply_from_the_company_mail_tab(self):
+        peer = SmtpPeer(
+            tempfile.mkdtemp(prefix="crm_mail_smtp_"),
+            login=SMTP_LOGIN,
+            password=SMTP_PASSWORD,
+            certs=self.dovecot.certs,
+            save_eml=False,
+        )
+        peer.start()
+        self.addCleanup(peer.stop)
+        company = self.env["res.partner"].create(
+            {
+                "name": "ООО Ромашка",
+                "is_company": True,
+                "email": "info@romashka.example",
+            }
+        )
+        self.env["res.partner"].create(
+            {
+                "name": "Иван Петров",
+                "email": "ivan@romashka.example",
+                "parent_id": company.id,
+            }
+        )
+        account = self.make_account(
+            smtp_host=peer.host,
+            smtp_port=peer.smtps_port,
+            smtp_security="ssl",
+            smtp_same_credentials=False,
+            smtp_login=SMTP_LOGIN,
+            smtp_password=SMTP_PASSWORD,
+        )
+        self.grant(account, self.user_sales, in_read=True, out_send=True, out_read=True)
+        self.deliver(
+            make_mail(
+                subject="Заказ 15",
+                sender="Иван Петров <ivan@romashka.example>",
+                html="<p>Пришлите счёт, пожалуйста.</p><script>window.xss = 1</script>",
+            )
+        )
+        account._fetch_locked()
+        with real_smtp():
+            self.start_tour(
+                f"/odoo/res.partner/{company.id}",
+                "crm_mail_client_reply_tour",
+                login=self.user_sales.login,
+            )
+        (sent,) = peer.received()
+        self.assertEqual(sent["rcpt_tos"], ["ivan@romashka.example"])
+        reply = self.env["crm.mail.message"].search(
+            [("direction", "=", "outgoing"), ("account_id", "=", account.id)]
+        )
+        self.assertEqual(reply.subject, "Re: Заказ 15")
+        self.assertEqual(reply.author_user_id, self.user_sales)
+        self.assertEqual(reply.parent_id.subject, "Заказ 15")
