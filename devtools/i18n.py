@@ -1,7 +1,10 @@
 """Translations: export the .pot from a database and check ru.po covers it.
 
 ``python -m devtools.i18n`` regenerates ``i18n/crm_mail_client.pot`` (a
-throw-away database) and lists the terms ru.po lacks. The test runner calls
+throw-away database), rewrites ru.po in the .pot's order keeping its
+translations, and writes the terms it lacks into ``missing.json``;
+``python -m devtools.i18n --merge FILE.json`` adds translations from such a
+file (``{msgid: msgstr}``, escaped as in a .po). The test runner calls
 :func:`check_po` on the test database, so a missing Russian term fails CI.
 """
 
@@ -83,7 +86,52 @@ def check_po(pot_path, po_path=RU_PO):
     return [i for i, _s in _entries(Path(pot_path).read_text()) if i not in translated]
 
 
+def merge_po(pot_path=POT, po_path=RU_PO, extra=None):
+    """Rewrite ru.po from the .pot, keeping its translations.
+
+    Each .pot entry gets the msgstr ru.po had for its msgid, else the one in
+    ``extra``; ru.po's header is kept. Terms gone from the .pot disappear.
+
+    :param dict extra: new translations, ``{msgid: msgstr}`` written as in a
+        .po file (escaped, without the quotes)
+    :return: list of msgids still untranslated
+    """
+    old_text = Path(po_path).read_text() if Path(po_path).exists() else ""
+    known = {i: t for i, t in _entries(old_text) if t}
+    known.update({i: t for i, t in (extra or {}).items() if t})
+    header = re.split(r"\n\s*\n", old_text)[0] if old_text else ""
+    blocks, missing = [], []
+    for block in re.split(r"\n\s*\n", Path(pot_path).read_text().strip()):
+        found = _entries(block + "\n")
+        if not found:
+            blocks.append(header or block)
+            continue
+        msgid = found[0][0]
+        if msgid in known:
+            block = re.sub(
+                r'^msgstr ""(\n".*")*$',
+                lambda _m, t=known[msgid]: f'msgstr "{t}"',
+                block,
+                flags=re.M,
+            )
+        else:
+            missing.append(msgid)
+        blocks.append(block)
+    Path(po_path).write_text("\n\n".join(blocks) + "\n")
+    return missing
+
+
 def main():
+    import json
+
+    if len(sys.argv) == 3 and sys.argv[1] == "--merge":
+        # python -m devtools.i18n --merge new_terms.json  ({msgid: msgstr})
+        extra = json.loads(Path(sys.argv[2]).read_text())
+        missing = merge_po(extra=extra)
+        print(f"{RU_PO}: merged; {len(missing)} terms still missing")
+        for msgid in missing:
+            print("  " + msgid[:100])
+        return
     from .postgres import Postgres
 
     tree, how = odoo_env.find_odoo()
@@ -117,8 +165,11 @@ def main():
             sys.exit(log[-3000:])
     finally:
         pg.stop()
-    missing = check_po(POT)
+    missing = merge_po()
     print(f"{POT}: written; ru.po lacks {len(missing)} terms")
+    out = workdir / "missing.json"
+    out.write_text(json.dumps(dict.fromkeys(missing, ""), ensure_ascii=False, indent=1))
+    print(f"untranslated terms: {out} (fill in, then --merge it)")
     for msgid in missing:
         print("  " + msgid[:100])
 

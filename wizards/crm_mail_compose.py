@@ -56,8 +56,8 @@ class CrmMailCompose(models.TransientModel):
         help="Templates on CRM mail or on contacts, rendered for the recipient.",
     )
     parent_id = fields.Many2one("crm.mail.message", string="Reply To Mail")
-    lead_id = fields.Many2one("crm.lead", string="Lead")
-    draft_id = fields.Many2one("crm.mail.message", string="Draft")
+    lead_id = fields.Many2one("crm.lead")
+    draft_id = fields.Many2one("crm.mail.message")
     recipient_count = fields.Integer(compute="_compute_recipient_count")
 
     # ------------------------------------------------------------
