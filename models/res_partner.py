@@ -111,11 +111,14 @@ class ResPartner(models.Model):
         """The composer addressed to these partners: one mail, or one mail
         per recipient when several are selected."""
         partners = self.filtered("email")
+        if len(self) == 1 and not partners:
+            # a company without an address of its own: write to its people
+            partners = self.child_ids.filtered("email")
         if not partners:
             raise UserError(
                 self.env._("None of the selected contacts has an e-mail address.")
             )
-        mass = len(partners) > 1
+        mass = len(self) > 1
         return self.env["crm.mail.compose"]._action_open(
             {
                 "default_partner_ids": partners.ids,

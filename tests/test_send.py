@@ -498,3 +498,27 @@ class TestSend(MailServerCase):
             wizard.action_send()
         mine = self.env["crm.mail.message"].with_user(stranger).search([])
         self.assertEqual(mine.mapped("subject"), ["Mine"])
+
+    def test_send_email_from_partner_forms(self):
+        self.make_sender()
+        action = self.contact.with_user(self.user_sales).action_crm_mail_compose()
+        form = self.composer(**action["context"])
+        self.assertEqual(form.composition_mode, "single")
+        self.assertIn("ivan@romashka.example", form.email_to)
+        # a company without an address of its own: its people are addressed
+        company = self.env["res.partner"].create(
+            {"name": "Без почты", "is_company": True}
+        )
+        olga = self.env["res.partner"].create(
+            {
+                "name": "Ольга",
+                "email": "olga@bezpochty.example",
+                "parent_id": company.id,
+            }
+        )
+        action = company.with_user(self.user_sales).action_crm_mail_compose()
+        self.assertEqual(action["context"]["default_partner_ids"], olga.ids)
+        self.assertEqual(action["context"]["default_composition_mode"], "single")
+        company.child_ids.email = False
+        with self.assertRaises(UserError):
+            company.with_user(self.user_sales).action_crm_mail_compose()
