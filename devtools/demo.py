@@ -22,6 +22,7 @@ DB = "crm_mail_demo"
 MAILBOX, PASSWORD = "sales@demo.example", "demo-password"
 
 SETUP = """
+import datetime
 import json
 info = json.loads(%r)
 Account = env["crm.mail.account"]
@@ -42,6 +43,21 @@ account = Account.create({
 })
 account.action_test_connection()
 account._fetch_locked()
+# a mailbox that has been worked on: a reply on control, reviewed and
+# postponed mail (the reply goes to the demo SMTP peer)
+admin = env.ref("base.user_admin")
+mails = env["crm.mail.message"].search(
+    [("account_id", "=", account.id), ("direction", "=", "incoming")], order="date desc"
+).with_user(admin)
+if len(mails) > 8:
+    context = mails[1].action_reply()["context"]
+    composer = env["crm.mail.compose"].with_user(admin).with_context(**context).create({})
+    composer.body = "<p>Добрый день! Счёт во вложении.</p>" + composer.body
+    composer.action_send()
+    reply = env["crm.mail.message"].search([("parent_id", "=", mails[1].id)], limit=1)
+    reply.with_user(admin).action_put_on_control()
+    mails[3:7].action_mark_reviewed()
+    mails[7]._postpone(datetime.datetime.now() + datetime.timedelta(days=1))
 if info["lang"] != "en_US":
     # the Russian UI our users expect: language, terms, admin's preference
     env["res.lang"]._activate_lang(info["lang"])
