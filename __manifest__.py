@@ -8,8 +8,11 @@
     "author": "crm_mail_client developers",
     "website": "https://example.com/crm_mail_client",
     "depends": ["crm"],
+    # routing rules: user regexes run with a timeout (see mail_engine/rules.py)
+    "external_dependencies": {"python": ["regex"]},
     "data": [
         "security/crm_mail_security.xml",
+        "security/crm_mail_rule_security.xml",
         "security/ir.model.access.csv",
         "data/ir_cron_data.xml",
         "data/res_partner_category_data.xml",
@@ -22,6 +25,8 @@
         "wizards/crm_mail_blacklist_wizard_views.xml",
         "wizards/crm_mail_compose_views.xml",
         "wizards/crm_mail_postpone_wizard_views.xml",
+        "wizards/crm_mail_rule_test_wizard_views.xml",
+        "views/crm_mail_rule_views.xml",
         "views/res_config_settings_views.xml",
         "views/crm_mail_menus.xml",
     ],

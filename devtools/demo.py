@@ -51,7 +51,8 @@ mails = env["crm.mail.message"].search(
 ).with_user(admin)
 if len(mails) > 8:
     context = mails[1].action_reply()["context"]
-    composer = env["crm.mail.compose"].with_user(admin).with_context(**context).create({})
+    Compose = env["crm.mail.compose"].with_user(admin)
+    composer = Compose.with_context(**context).create({})
     composer.body = "<p>Добрый день! Счёт во вложении.</p>" + composer.body
     composer.action_send()
     reply = env["crm.mail.message"].search([("parent_id", "=", mails[1].id)], limit=1)

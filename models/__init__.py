@@ -18,3 +18,7 @@ from . import crm_mail_message_send
 from . import crm_mail_message_review
 from . import crm_mail_account_send
 from . import crm_mail_blacklist
+from . import crm_mail_rule
+from . import crm_mail_rule_condition
+from . import crm_mail_message_rules
+from . import crm_mail_account_rules

@@ -19,6 +19,9 @@ COMMIT_EVERY = 10
 #: seconds one account may fetch in one run, and one cron batch in all
 ACCOUNT_BUDGET = 30
 RUN_BUDGET = 90
+#: key of ``FetchRun.cache``: a routing rule asked to delete the mail just
+#: ingested from the server (set by ``_ingest_raw``, read right after it)
+DELETE_FROM_SERVER = "delete_from_server"
 
 
 class FetchRun:
@@ -289,7 +292,9 @@ class CrmMailAccount(models.Model):
             folder.last_uid = fetched.uid
             if self.mark_as_read:
                 run.to_mark_seen.append((folder.name, fetched.uid))
-            if not self.keep_on_server:
+            # a routing rule may ask for it; done after the commit as well
+            by_rule = run.cache.pop(DELETE_FROM_SERVER, False)
+            if not self.keep_on_server or by_rule:
                 run.to_delete.append((folder.name, fetched.uid))
             if run.since_commit >= COMMIT_EVERY:
                 self._commit_point(run, session)
@@ -379,7 +384,8 @@ class CrmMailAccount(models.Model):
                 )
                 run.count(outcome, detail)
                 Seen.create({"account_id": self.id, "uidl": uidl, "outcome": outcome})
-                if not self.keep_on_server:
+                by_rule = run.cache.pop(DELETE_FROM_SERVER, False)
+                if not self.keep_on_server or by_rule:
                     run.to_delete.append(number)
                 if run.since_commit >= COMMIT_EVERY:
                     self._commit_point(run, session)

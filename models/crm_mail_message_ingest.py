@@ -10,11 +10,14 @@ from odoo import api, fields, models
 from ..mail_engine import mime
 from ..mail_engine.classify import classify
 from ..mail_engine.exceptions import ParseError
+from .crm_mail_account_fetch import DELETE_FROM_SERVER
 
 _logger = logging.getLogger(__name__)
 
 STORED, QUARANTINED, DUPLICATE, SELF = "stored", "quarantined", "duplicate", "self"
 BLACKLISTED = "blacklisted"
+#: a routing rule said not to store it
+IGNORED = "ignored"
 #: Odoo writes its own host name into the Message-IDs of its notifications
 OWN_HOSTS = (socket.gethostname(),)
 
@@ -40,9 +43,11 @@ class CrmMailMessage(models.Model):
         :param bytes raw: the message as the server sent it
         :param dict source: where it came from: ``folder_id``, ``imap_uid``,
             ``imap_uidvalidity`` or ``pop3_uidl``
-        :param dict cache: per-run cache (compiled blacklist) kept by the caller
+        :param dict cache: per-run cache (compiled blacklist and routing rules)
+            kept by the caller
         :return: tuple (outcome, detail): outcome is one of ``stored``,
-            ``quarantined``, ``duplicate``, ``self``
+            ``quarantined``, ``duplicate``, ``self``, ``blacklisted``,
+            ``ignored`` (by a routing rule)
         """
         try:
             parsed = mime.parse(
@@ -71,9 +76,19 @@ class CrmMailMessage(models.Model):
         )
         if duplicate:
             return DUPLICATE, key
+        rules = self.env["crm.mail.rule"]
+        if direction == "incoming":
+            rules = rules._route(account, parsed, cache)
+        delete = any(rules.mapped("action_delete_from_server"))
+        if any(rules.mapped("action_ignore")):
+            cache[DELETE_FROM_SERVER] = delete
+            names = ", ".join(rules.filtered("action_ignore").mapped("name"))
+            return IGNORED, f"{key} ({names})"
         try:
             with self.env.cr.savepoint():
-                self._store_parsed(account, raw, parsed, key, direction, source)
+                self._store_parsed(
+                    account, raw, parsed, key, direction, source, rules=rules
+                )
         except psycopg2.IntegrityError:
             # another process stored the same server message first
             return DUPLICATE, key
@@ -85,6 +100,7 @@ class CrmMailMessage(models.Model):
                 exc_info=True,
             )
             return self._quarantine(account, raw, source, repr(error), key=key)
+        cache[DELETE_FROM_SERVER] = delete
         return STORED, key
 
     @api.model
@@ -93,9 +109,10 @@ class CrmMailMessage(models.Model):
         return recipients == {account.email}
 
     @api.model
-    def _store_parsed(self, account, raw, parsed, key, direction, source):
+    def _store_parsed(self, account, raw, parsed, key, direction, source, rules=None):
         """Create the mail record and its attachments, linked to its partners.
 
+        :param rules: the ``crm.mail.rule`` records that fired, in order
         :return: the new ``crm.mail.message``
         """
         kind = classify(parsed, own_message_id_domains=OWN_HOSTS)
@@ -125,6 +142,8 @@ class CrmMailMessage(models.Model):
             **self._link_vals(account, parsed, direction, kind),
             **source,
         }
+        if rules:
+            vals = self._apply_rules(account, parsed, vals, rules)
         message = self.create(vals)
         message._adopt_orphans()
         cid_urls = {}

@@ -6,4 +6,5 @@ from . import test_linking
 from . import test_send
 from . import test_review
 from . import test_automation
+from . import test_rules
 from . import test_tour

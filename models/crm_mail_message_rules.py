@@ -1,0 +1,96 @@
+import logging
+
+from odoo import api, fields, models
+
+from ..mail_engine.compose import find_lead_ids
+from .crm_mail_rule import LEAD_RULE_FIELDS
+
+_logger = logging.getLogger(__name__)
+
+
+class CrmMailMessage(models.Model):
+    """Routing rules applied to a fetched mail before it is created."""
+
+    _inherit = "crm.mail.message"
+
+    rule_ids = fields.Many2many(
+        "crm.mail.rule",
+        "crm_mail_message_rule_rel",
+        "message_id",
+        "rule_id",
+        string="Rules Fired",
+        readonly=True,
+        copy=False,
+    )
+
+    @api.model
+    def _apply_rules(self, account, parsed, vals, rules):
+        """Change the values of a new mail as the fired rules say.
+
+        Rules apply in order, a later one overriding an earlier one. Values
+        no rule sets keep the default (linking and the unknown-sender policy
+        already ran). A lead is created at most once, and not when the mail
+        joins an existing lead; the lead the unknown-sender policy just made
+        for this mail takes the rule's team, salesperson and tags instead.
+
+        :param account: the ``crm.mail.account``
+        :param parsed: the :class:`~..mail_engine.mime.ParsedMessage`
+        :param dict vals: values of the mail about to be created
+        :param rules: the ``crm.mail.rule`` records that fired, in order
+        :return: the updated values
+        """
+        vals = dict(vals, rule_ids=[fields.Command.set(rules.ids)])
+        policy_lead = self.env["crm.lead"].sudo().browse(vals.get("lead_id") or [])
+        for rule in rules:
+            if rule.action_link != "none":
+                vals.update(self._rule_link_vals(account, parsed, rule.action_link))
+            if rule.action_assign_user_id:
+                vals["user_id"] = rule.action_assign_user_id.id
+            if rule.action_review_state:
+                vals["review_state"] = rule.action_review_state
+        existing = self.env["crm.lead"]
+        if any(rules.mapped("action_link_lead")):
+            existing = self._rule_find_lead(account, parsed, vals)
+            if existing:
+                if policy_lead and policy_lead != existing:
+                    # made a moment ago for this mail only: one mail, one lead
+                    policy_lead.unlink()
+                vals["lead_id"] = existing.id
+        creators = rules.filtered("action_create_lead")
+        if creators and not existing:
+            lead_vals = creators[-1]._lead_vals(account, parsed, vals)
+            if policy_lead:
+                policy_lead.write(
+                    {k: v for k, v in lead_vals.items() if k in LEAD_RULE_FIELDS and v}
+                )
+            else:
+                vals["lead_id"] = self.env["crm.lead"].sudo().create(lead_vals).id
+        return vals
+
+    @api.model
+    def _rule_link_vals(self, account, parsed, which):
+        """Contact and customer found from the sender or the recipients."""
+        if which == "from":
+            addresses = [parsed.email_from]
+        else:
+            addresses = [address for _name, address in parsed.to + parsed.cc]
+        return self._match_partner(addresses, account.company_id)
+
+    @api.model
+    def _rule_find_lead(self, account, parsed, vals):
+        """The lead of the ``[#L<id>]`` token in the subject, else the lead
+        of the mail this one answers (its thread)."""
+        Lead = self.env["crm.lead"].sudo()
+        ids = find_lead_ids(parsed.subject)
+        if ids:
+            found = Lead.search(
+                [
+                    ("id", "in", ids),
+                    ("company_id", "in", [account.company_id.id, False]),
+                ]
+            )
+            for lead_id in ids:
+                if lead_id in found.ids:
+                    return Lead.browse(lead_id)
+        parent = self.sudo().browse(vals.get("parent_id") or [])
+        return parent.lead_id or parent.thread_root_id.lead_id
