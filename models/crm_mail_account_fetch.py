@@ -3,6 +3,8 @@ import threading
 import time
 from datetime import date, timedelta
 
+import psycopg2
+
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
@@ -165,6 +167,11 @@ class CrmMailAccount(models.Model):
             _logger.info("Account %s is being fetched elsewhere, skipped.", self.id)
             return None
         try:
+            if self._auto_commit():
+                # start a new transaction: the current snapshot may predate
+                # the last commit of the process that held the lock, whose
+                # checkpoints and mails it would not see
+                cr.commit()  # pylint: disable=invalid-commit
             # re-read checkpoints: another process may have advanced them
             self.invalidate_recordset()
             self.folder_ids.invalidate_recordset()
@@ -183,6 +190,15 @@ class CrmMailAccount(models.Model):
         except MailEngineError as exc:
             error = self._engine_error_message(exc)
             _logger.info("Fetch of account %s failed: %s", self.id, error)
+        except psycopg2.OperationalError as exc:
+            _logger.warning(
+                "Fetch of account %s stopped by the database: %s", self.id, exc
+            )
+            error = self.env._(
+                "The database interrupted the fetch (%s). Mails stored before "
+                "stay; the next run fetches the rest.",
+                str(exc).strip(),
+            )
         except Exception as exc:  # noqa: BLE001 - one account never stops the others
             _logger.exception("Fetch of account %s failed.", self.id)
             error = self.env._("Unexpected error: %s", exc)

@@ -92,6 +92,11 @@ class CrmMailMessage(models.Model):
         except psycopg2.IntegrityError:
             # another process stored the same server message first
             return DUPLICATE, key
+        except psycopg2.OperationalError:
+            # the database, not the mail: serialization failure, lock or
+            # statement timeout, lost connection. The fetch stops at the last
+            # commit point and the next run fetches the mail again.
+            raise
         except Exception as error:  # noqa: BLE001 - never lose a mail
             _logger.warning(
                 "Mail %s of account %s could not be stored, quarantined.",

@@ -1,5 +1,8 @@
 import base64
 from datetime import datetime, timedelta, timezone
+from unittest.mock import patch
+
+import psycopg2
 
 from odoo.tests import tagged
 
@@ -123,6 +126,31 @@ class TestFetch(MailServerCase):
         self.assertTrue(quarantined.error)
         raw = base64.b64decode(quarantined.attachment_ids.datas)
         self.assertEqual(raw.strip(), b"\x01\x02 not a mail at all \xff\xfe")
+
+    def test_database_error_is_no_quarantine(self):
+        """A serialization failure while storing is the database's, not the
+        mail's: nothing is quarantined, the run stops with a clear error and
+        the next run stores the mail."""
+        self.deliver(make_mail(subject="good mail"))
+        account = self.make_account()
+        Message = type(self.env["crm.mail.message"])
+        original = Message._store_parsed
+
+        def serialization_failure(*args, **kwargs):
+            raise psycopg2.errors.SerializationFailure(
+                "could not serialize access due to concurrent update"
+            )
+
+        with patch.object(Message, "_store_parsed", serialization_failure):
+            run = account._fetch_locked()
+        self.assertEqual(run.counts["quarantined"], 0)
+        self.assertFalse(self.messages(account, state="quarantined"))
+        self.assertEqual(account.state, "error")
+        self.assertIn("could not serialize", account.last_error)
+        self.assertEqual(Message._store_parsed, original)
+        account._fetch_locked()
+        self.assertEqual(self.messages(account).mapped("subject"), ["good mail"])
+        self.assertEqual(account.state, "ok")
 
     def test_uidvalidity_change_resyncs_without_duplicates(self):
         self.deliver(make_mail(subject="a"), folder="Orders")
