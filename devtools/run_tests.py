@@ -169,6 +169,7 @@ def run_odoo_suite(summary, tree, test_tags=None, stress=True):
             return
         if stress:
             run_stress(summary, tree, workdir, pg, dovecot, db)
+            run_benchmark_quick(summary, tree, workdir, pg, dovecot, db)
         started = time.monotonic()
         code, log = odoo_env.run_odoo(
             tree,
@@ -286,6 +287,31 @@ def run_stress(summary, tree, workdir, pg, dovecot, template_db):
         f"stress: {time.monotonic() - started:.0f}s with {mails} mails "
         f"+ {len(corpora_files)} corpus mails"
     )
+
+
+def run_benchmark_quick(summary, tree, workdir, pg, dovecot, template_db):
+    """``benchmark --quick``: keeps the benchmark working; figures are printed."""
+    banner("BENCHMARK --quick (own databases, real commits)")
+    from . import benchmark
+
+    try:
+        results = benchmark.run(
+            tree,
+            workdir,
+            pg,
+            dovecot,
+            template=template_db,
+            **benchmark.QUICK,
+        )
+        rows = {r["name"]: r for r in results["summary"]["rows"]}
+        ours = next(r for n, r in rows.items() if n.startswith("ours"))
+        ok = bool(ours.get("exactly once"))
+        rate, queries = ours["median msg/s"], ours["queries/mail"]
+        note = f"{rate:.0f} msg/s, {queries:.1f} queries/mail"
+    except Exception as exc:  # noqa: BLE001 - report, never hide
+        ok, note = False, repr(exc)
+    print(f"benchmark --quick: {'ok' if ok else 'FAILED'} - {note}")
+    summary.check("benchmark --quick", ok, note[:60])
 
 
 def main(argv=None):

@@ -300,23 +300,34 @@ class CrmMailAccount(models.Model):
         uids = uids[: max(run.left, 0)]
         source = {"folder_id": folder.id, "imap_uidvalidity": uidvalidity}
         Message = self.env["crm.mail.message"]
-        for fetched in session.fetch(folder.name, uids):
-            outcome, detail = Message._ingest_raw(
-                self, fetched.raw, {**source, "imap_uid": fetched.uid}, run.cache
-            )
-            run.count(outcome, detail)
-            folder.last_uid = fetched.uid
-            if self.mark_as_read:
-                run.to_mark_seen.append((folder.name, fetched.uid))
-            # a routing rule may ask for it; done after the commit as well
-            by_rule = run.cache.pop(DELETE_FROM_SERVER, False)
-            if not self.keep_on_server or by_rule:
-                run.to_delete.append((folder.name, fetched.uid))
-            if run.since_commit >= COMMIT_EVERY:
-                self._commit_point(run, session)
-            if time.monotonic() > run.deadline:
-                run.more = True
-                break
+        # the checkpoint is written once per commit point, not per mail (each
+        # mail's savepoint would flush it: one UPDATE per mail); it still
+        # commits in the same transaction as the mails it covers
+        last_uid = None
+        try:
+            for fetched in session.fetch(folder.name, uids):
+                outcome, detail = Message._ingest_raw(
+                    self, fetched.raw, {**source, "imap_uid": fetched.uid}, run.cache
+                )
+                run.count(outcome, detail)
+                last_uid = fetched.uid
+                if self.mark_as_read:
+                    run.to_mark_seen.append((folder.name, fetched.uid))
+                # a routing rule may ask for it; done after the commit as well
+                by_rule = run.cache.pop(DELETE_FROM_SERVER, False)
+                if not self.keep_on_server or by_rule:
+                    run.to_delete.append((folder.name, fetched.uid))
+                if run.since_commit >= COMMIT_EVERY:
+                    folder.last_uid, last_uid = last_uid, None
+                    self._commit_point(run, session)
+                if time.monotonic() > run.deadline:
+                    run.more = True
+                    break
+        finally:
+            # also on an error: the caller rolls back to the last commit
+            # point anyway, and without auto-commit (tests) it keeps the mails
+            if last_uid is not None:
+                folder.last_uid = last_uid
 
     def _delete_expired(self, session, folder, run):
         """Queue the deletion of mail stored more than ``delete_after_days`` ago."""

@@ -60,10 +60,17 @@ class CrmMailMessage(models.Model):
                 "contact_id": contact.id if contact else False,
             }
         link = company.crm_mail_contact_company_field or "parent_id"
-        parent = partner[link] if link in partner._fields else partner.parent_id
-        customer = (
-            parent.commercial_partner_id if parent else partner.commercial_partner_id
-        )
+        if link == "parent_id" or link not in partner._fields:
+            # a person's commercial partner is its parent's (stored, kept in
+            # sync by res.partner): no need to read the parent
+            customer = partner.commercial_partner_id
+        else:
+            parent = partner[link]
+            customer = (
+                parent.commercial_partner_id
+                if parent
+                else partner.commercial_partner_id
+            )
         return {"contact_id": partner.id, "partner_id": customer.id}
 
     # ------------------------------------------------------------
