@@ -18,6 +18,7 @@
         "data/res_partner_category_data.xml",
         "views/crm_mail_message_views.xml",
         "views/crm_mail_account_views.xml",
+        "views/crm_mail_account_alert_views.xml",
         "views/crm_mail_account_access_views.xml",
         "views/res_partner_views.xml",
         "views/crm_mail_blacklist_views.xml",

@@ -14,6 +14,10 @@ Scenario (issue: exactly-once fetching):
 Checks: every server message has exactly one outcome (stored, quarantined,
 or one of the skips that were planted), no Message-ID twice, checkpoints
 equal the last UID of each folder.
+
+Then ``stress_faults.py`` runs the other faults on the same database:
+Dovecot stopped mid-fetch, "Fetch now" during a cron run, UIDVALIDITY
+change, a 25 MB mail and 200 attachments (peak RSS), hostile mail fuzz.
 """
 
 import hashlib
@@ -252,6 +256,10 @@ def run(tree, workdir, pg, dovecot, template_db, mails=2000, corpora_files=()):
     got = dict(line.split("|") for line in checkpoints.splitlines())
     ok = all(int(got.get(f, -1)) == on_server[f] for f in FOLDERS)
     results.append(("stress: checkpoints = last UID", ok, f"{got} vs {on_server}"))
+    # the other faults (Dovecot down, Fetch now, UIDVALIDITY, size, fuzz)
+    from . import stress_faults
+
+    results.extend(stress_faults.run(tree, workdir, pg, dovecot))
     return results
 
 

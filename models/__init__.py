@@ -2,6 +2,7 @@ from . import crm_mail_account
 from . import crm_mail_account_access
 from . import crm_mail_account_connection
 from . import crm_mail_account_fetch
+from . import crm_mail_account_alert
 from . import crm_mail_folder
 from . import crm_mail_message
 from . import crm_mail_message_ingest

@@ -8,3 +8,6 @@ from . import test_review
 from . import test_automation
 from . import test_rules
 from . import test_tour
+from . import test_reliability
+from . import test_hostile_input
+from . import test_access_matrix

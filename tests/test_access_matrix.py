@@ -1,0 +1,263 @@
+import base64
+
+from odoo.tests import HttpCase, new_test_user, tagged
+
+from .test_access_rules import AccessFixture
+
+# a 1x1 PNG: served as an image by /web/image when readable
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+)
+
+
+@tagged("post_install", "-at_install")
+class TestAccessMatrix(AccessFixture, HttpCase):
+    """Every user against every mail, account and attachment, over HTTP.
+
+    A: reads X's incoming mail; B: reads X and manages its incoming rights;
+    C: owns the personal account Z; D: may only send from X;
+    E: an internal user with no rights line at all.
+    """
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.setup_accounts()
+        cls.user_e = new_test_user(
+            cls.env, login="mailuser_e", groups="base.group_user", name="E"
+        )
+        cls.user_admin_mail = new_test_user(
+            cls.env,
+            login="mailadmin_m",
+            groups="base.group_user,crm_mail_client.group_mail_manager",
+            name="M",
+        )
+        Attachment = cls.env["ir.attachment"]
+        cls.att_z = Attachment.create(
+            {
+                "name": "private.png",
+                "datas": base64.b64encode(PNG),
+                "mimetype": "image/png",
+                "res_model": "crm.mail.message",
+                "res_id": cls.z_in.id,
+            }
+        )
+        cls.att_x_png = Attachment.create(
+            {
+                "name": "x.png",
+                "datas": base64.b64encode(PNG),
+                "mimetype": "image/png",
+                "res_model": "crm.mail.message",
+                "res_id": cls.x_in.id,
+            }
+        )
+
+    def call(self, model, method, *args, **kwargs):
+        """A JSON-RPC call_kw; returns (result, error message or None)."""
+        response = self.url_open(
+            "/web/dataset/call_kw",
+            data=self._json(model, method, args, kwargs),
+            headers={"Content-Type": "application/json"},
+        )
+        self.assertEqual(response.status_code, 200)
+        body = response.json()
+        if "error" in body:
+            return None, body["error"]["data"]["name"]
+        return body["result"], None
+
+    def _json(self, model, method, args, kwargs):
+        import json
+
+        return json.dumps(
+            {
+                "jsonrpc": "2.0",
+                "method": "call",
+                "id": 1,
+                "params": {
+                    "model": model,
+                    "method": method,
+                    "args": list(args),
+                    "kwargs": kwargs,
+                },
+            }
+        )
+
+    def login(self, user):
+        self.authenticate(user.login, user.login)
+
+    def assert_denied(self, model, method, *args, **kwargs):
+        result, error = self.call(model, method, *args, **kwargs)
+        self.assertIsNone(result, f"{method} on {model} must be refused")
+        self.assertIn("AccessError", error or "")
+
+    # ------------------------------------------------------------
+    # mails
+    # ------------------------------------------------------------
+
+    def test_mail_read_matrix(self):
+        mails = self.x_in | self.x_out | self.y_in | self.z_in
+        expected = {
+            self.user_a: self.x_in,
+            self.user_b: self.x_in,
+            self.user_c: self.z_in,
+            self.user_d: self.env["crm.mail.message"],
+            self.user_e: self.env["crm.mail.message"],
+        }
+        for user, readable in expected.items():
+            with self.subTest(user=user.name):
+                self.login(user)
+                found, error = self.call(
+                    "crm.mail.message",
+                    "search_read",
+                    [("id", "in", mails.ids)],
+                    fields=["subject", "body_html"],
+                )
+                if error:  # no ACL on the model at all: nothing readable
+                    self.assertFalse(readable, error)
+                    continue
+                self.assertEqual(sorted(m["id"] for m in found), sorted(readable.ids))
+                for mail in mails - readable:
+                    self.assert_denied(
+                        "crm.mail.message", "read", [mail.id], ["subject"]
+                    )
+
+    def test_mail_write_and_unlink(self):
+        self.login(self.user_a)
+        for vals in (
+            {"subject": "forged"},
+            {"body_html": "<p>forged</p>"},
+            {"account_id": self.y.id},
+            {"direction": "outgoing"},
+            {"partner_id": False},
+        ):
+            with self.subTest(vals=vals):
+                self.assert_denied("crm.mail.message", "write", [self.x_in.id], vals)
+        self.assert_denied("crm.mail.message", "unlink", [self.x_in.id])
+        self.assert_denied("crm.mail.message", "unlink", [self.z_in.id])
+        self.assert_denied(
+            "crm.mail.message", "write", [self.z_in.id], {"subject": "x"}
+        )
+        self.assertTrue(self.x_in.exists() and self.z_in.exists())
+        self.assertEqual(self.x_in.subject, "x in")
+        # C owns Z: he may do everything with its mail, nothing with X's
+        self.login(self.user_c)
+        self.assert_denied("crm.mail.message", "unlink", [self.x_in.id])
+        result, error = self.call("crm.mail.message", "unlink", [self.z_in.id])
+        self.assertIsNone(error)
+        self.assertFalse(self.z_in.exists())
+
+    # ------------------------------------------------------------
+    # accounts and secrets
+    # ------------------------------------------------------------
+
+    def test_secrets_hidden_from_non_managers(self):
+        for user in (self.user_a, self.user_b, self.user_c, self.user_d):
+            with self.subTest(user=user.name):
+                self.login(user)
+                account = self.z if user == self.user_c else self.x
+                for field in ("password", "smtp_password"):
+                    self.assert_denied(
+                        "crm.mail.account", "read", [account.id], [field]
+                    )
+                    self.assert_denied(
+                        "crm.mail.account",
+                        "search_read",
+                        [("id", "=", account.id)],
+                        fields=[field],
+                    )
+                # a read of every field leaves the secrets out
+                result, error = self.call("crm.mail.account", "read", [account.id])
+                if not error:
+                    self.assertNotIn("password", result[0])
+                    self.assertNotIn("smtp_password", result[0])
+                    self.assertNotIn("secret-pw", str(result))
+                # nor can the secret be found by searching on it
+                found, error = self.call(
+                    "crm.mail.account",
+                    "search",
+                    [("password", "=", "secret-pw")],
+                )
+                self.assertFalse(found)
+        self.login(self.user_admin_mail)
+        result, error = self.call("crm.mail.account", "read", [self.x.id], ["password"])
+        self.assertIsNone(error)
+        self.assertEqual(result[0]["password"], "secret-pw")
+
+    def test_personal_account_invisible(self):
+        for user in (self.user_a, self.user_b, self.user_d, self.user_e):
+            with self.subTest(user=user.name):
+                self.login(user)
+                found, error = self.call(
+                    "crm.mail.account", "search", [("id", "=", self.z.id)]
+                )
+                self.assertFalse(found)
+                self.assert_denied("crm.mail.account", "read", [self.z.id], ["name"])
+                self.assert_denied(
+                    "crm.mail.account", "write", [self.z.id], {"name": "mine"}
+                )
+                self.assert_denied("crm.mail.account", "unlink", [self.z.id])
+        self.assertEqual(self.z.name, "Z")
+
+    def test_account_write_and_unlink(self):
+        self.login(self.user_a)
+        self.assert_denied("crm.mail.account", "write", [self.x.id], {"name": "mine"})
+        self.assert_denied(
+            "crm.mail.account", "write", [self.x.id], {"incoming_host": "evil.example"}
+        )
+        self.assert_denied("crm.mail.account", "unlink", [self.x.id])
+        self.assertEqual(self.x.incoming_host, "imap.invalid")
+
+    # ------------------------------------------------------------
+    # attachments over /web/content and /web/image
+    # ------------------------------------------------------------
+
+    def test_attachment_download_matrix(self):
+        readable = {
+            self.user_a: self.att_x | self.att_x_png,
+            self.user_b: self.att_x | self.att_x_png,
+            self.user_c: self.att_z,
+            self.user_d: self.env["ir.attachment"],
+            self.user_e: self.env["ir.attachment"],
+        }
+        every = self.att_x | self.att_x_png | self.att_y | self.att_z
+        secrets = {b"%PDF x", b"%PDF y", PNG}
+        for user, allowed in readable.items():
+            self.login(user)
+            for attachment in every:
+                with self.subTest(user=user.name, attachment=attachment.name):
+                    raw = base64.b64decode(attachment.datas)
+                    content = self.url_open(
+                        f"/web/content/{attachment.id}?download=true"
+                    )
+                    image = self.url_open(f"/web/image/{attachment.id}")
+                    if attachment in allowed:
+                        self.assertEqual(content.status_code, 200)
+                        self.assertEqual(content.content, raw)
+                    else:
+                        self.assertIn(content.status_code, (403, 404))
+                        self.assertNotIn(content.content, secrets)
+                        # /web/image answers a placeholder, never the bytes
+                        self.assertNotEqual(image.content, raw)
+                        self.assertNotIn(image.content, secrets)
+                        self.assert_denied(
+                            "ir.attachment", "read", [attachment.id], ["datas"]
+                        )
+            found, error = self.call(
+                "ir.attachment",
+                "search_read",
+                [("id", "in", every.ids)],
+                fields=["name"],
+            )
+            self.assertEqual(
+                sorted(a["id"] for a in found or []), sorted(allowed.ids), user.name
+            )
+
+    def test_attachment_not_writable_or_movable(self):
+        self.login(self.user_a)
+        self.assert_denied("ir.attachment", "write", [self.att_x.id], {"datas": "TVo="})
+        self.assert_denied(
+            "ir.attachment", "write", [self.att_y.id], {"res_id": self.x_in.id}
+        )
+        self.assert_denied("ir.attachment", "unlink", [self.att_x.id])
+        self.assert_denied("ir.attachment", "unlink", [self.att_z.id])
+        self.assertEqual(base64.b64decode(self.att_x.datas), b"%PDF x")

@@ -1,0 +1,90 @@
+from datetime import datetime
+
+from odoo.tests import tagged
+
+from .common import MailServerCase, make_mail
+
+
+@tagged("post_install", "-at_install")
+class TestReliability(MailServerCase):
+    """Failing account alerts: one activity at the 5th failure, cleared on success."""
+
+    def _alerts(self, account):
+        return account._failure_alert_activities()
+
+    def _run_cron(self, accounts):
+        # pretend the backoff delay has passed: every account is due again
+        accounts.write({"last_check": datetime(2000, 1, 1)})
+        self.env["crm.mail.account"]._cron_fetch_mail()
+
+    def test_failing_account_alert(self):
+        healthy = self.make_account(name="Healthy")
+        broken = self.make_account(
+            name="Broken",
+            email="broken@crm.test",
+            password="wrong-password",
+            user_id=self.user_sales.id,
+        )
+        accounts = healthy | broken
+        Message = self.env["crm.mail.message"]
+        for run in range(1, 8):
+            self.deliver(make_mail(subject=f"Order {run}"))
+            self._run_cron(accounts)
+            self.assertEqual(broken.state, "error")
+            self.assertEqual(broken.failure_count, run)
+            self.assertTrue(broken.last_error)
+            # the healthy account keeps flowing, run after run
+            self.assertEqual(healthy.state, "ok")
+            self.assertEqual(
+                Message.search_count([("account_id", "=", healthy.id)]), run
+            )
+            alerts = self._alerts(broken)
+            if run < 5:
+                self.assertFalse(alerts, "no alert before 5 failures in a row")
+            else:
+                # one activity per person, never a new one on later runs
+                self.assertEqual(len(alerts), len(alerts.user_id))
+                self.assertIn(self.user_sales, alerts.user_id)
+                self.assertIn(self.user_admin_mail, alerts.user_id)
+                if run == 5:
+                    first_ids = alerts.ids
+                else:
+                    self.assertEqual(alerts.ids, first_ids)
+                self.assertTrue(all(a.res_id == broken.id for a in alerts))
+        self.assertFalse(self._alerts(healthy))
+        # the owner sees the alert in his activities
+        own = (
+            self.env["mail.activity"]
+            .with_user(self.user_sales)
+            .search(
+                [("res_model", "=", "crm.mail.account"), ("res_id", "=", broken.id)]
+            )
+        )
+        self.assertTrue(own)
+        # fixed: the next run succeeds and the alerts are done
+        broken.sudo().password = self.mailbox_password
+        self._run_cron(accounts)
+        self.assertEqual(broken.state, "ok")
+        self.assertEqual(broken.failure_count, 0)
+        self.assertFalse(self._alerts(broken))
+        self.assertFalse(
+            self.env["mail.activity"].search(
+                [("res_model", "=", "crm.mail.account"), ("res_id", "=", broken.id)]
+            )
+        )
+
+    def test_no_alert_below_threshold(self):
+        broken = self.make_account(name="Broken", password="wrong-password")
+        for _run in range(4):
+            self._run_cron(broken)
+        self.assertEqual(broken.failure_count, 4)
+        self.assertFalse(self._alerts(broken))
+        broken.sudo().password = self.mailbox_password
+        self._run_cron(broken)
+        self.assertEqual(broken.failure_count, 0)
+
+    def test_account_form_has_chatter(self):
+        arch = self.env["crm.mail.account"].get_views([(False, "form")])["views"][
+            "form"
+        ]["arch"]
+        self.assertIn("chatter", arch)
