@@ -23,3 +23,5 @@ from . import crm_mail_rule
 from . import crm_mail_rule_condition
 from . import crm_mail_message_rules
 from . import crm_mail_account_rules
+from . import crm_mail_message_actions
+from . import crm_lead

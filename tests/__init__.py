@@ -8,6 +8,7 @@ from . import test_review
 from . import test_automation
 from . import test_rules
 from . import test_tour
+from . import test_mail_actions
 from . import test_reliability
 from . import test_hostile_input
 from . import test_access_matrix

@@ -1,0 +1,403 @@
+from collections import defaultdict
+
+from markupsafe import Markup, escape
+
+from odoo import api, fields, models
+from odoo.exceptions import UserError
+from odoo.tools import plaintext2html
+
+from ..mail_engine.addresses import domain_of
+from ..mail_engine.domains import company_name_from_domain, is_public_domain
+from ..mail_engine.mime_html import block_remote_images
+
+#: the stored original of a fetched mail: never copied to a lead or chatter
+ORIGINAL_EML = ("original.eml", "message/rfc822")
+LINK_FIELDS = ("lead_id", "partner_id", "contact_id")
+
+
+class CrmMailMessage(models.Model):
+    """Turn a mail into CRM work by hand: leads, contacts, activities, notes.
+
+    Reading a mail is enough to create work from it, and to fill a link it
+    does not have yet (the mail of a new lead or contact is linked to it);
+    changing an existing link is a relink and needs the right to write the
+    mail. A mail linked to a lead tells the lead's chatter (a short internal
+    note, no body), and the answers to a lead's mail join that lead.
+    """
+
+    _inherit = "crm.mail.message"
+
+    sender_known = fields.Boolean(
+        compute="_compute_sender_known",
+        help="The mail is linked to a contact or company.",
+    )
+    sender_public_domain = fields.Boolean(
+        compute="_compute_sender_public_domain",
+        help="The sender writes from a public mail provider: no company.",
+    )
+
+    @api.depends("contact_id", "partner_id")
+    def _compute_sender_known(self):
+        for mail in self:
+            mail.sender_known = bool(mail.contact_id or mail.partner_id)
+
+    @api.depends("email_from", "company_id")
+    def _compute_sender_public_domain(self):
+        for mail in self:
+            extra = mail.company_id.crm_mail_public_domains or ""
+            mail.sender_public_domain = is_public_domain(
+                domain_of(mail.email_from or ""), extra=extra
+            )
+
+    # ------------------------------------------------------------
+    # ORM
+    # ------------------------------------------------------------
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        for vals in vals_list:
+            if not vals.get("lead_id"):
+                lead = self._thread_lead(
+                    vals.get("parent_id"), vals.get("thread_root_id")
+                )
+                if lead:
+                    vals["lead_id"] = lead.id
+        mails = super().create(vals_list)
+        if mails.filtered("lead_id"):
+            mails._invalidate_lead_mail()
+            mails.filtered("lead_id")._post_lead_note()
+        return mails
+
+    def write(self, vals):
+        before = {}
+        if vals.get("lead_id"):
+            before = {mail.id: mail.lead_id.id for mail in self.sudo()}
+        res = super().write(vals)
+        if "lead_id" in vals:
+            self._invalidate_lead_mail()
+        if vals.get("lead_id"):
+            self.filtered(
+                lambda m: before.get(m.id) != vals["lead_id"]
+            )._post_lead_note()
+        elif "lead_id" not in vals and {"parent_id", "thread_root_id"} & set(vals):
+            # a late parent (orphan adoption): the answer joins its lead
+            self._inherit_thread_lead()
+        return res
+
+    def _invalidate_lead_mail(self):
+        # the lead's mail tab is computed without dependencies (it follows
+        # the reader's rights): forget it when a mail joins or leaves a lead
+        self.env["crm.lead"].invalidate_model(
+            ["crm_mail_message_ids", "crm_mail_count"]
+        )
+
+    @api.model
+    def _thread_lead(self, parent_id, root_id):
+        """The lead of the conversation a new mail answers, if any."""
+        parent = self.sudo().browse(parent_id or [])
+        root = self.sudo().browse(root_id or []) or parent.thread_root_id
+        return parent.lead_id or root.lead_id
+
+    def _inherit_thread_lead(self):
+        by_lead = defaultdict(lambda: self.browse())
+        for mail in self.sudo().filtered(lambda m: not m.lead_id):
+            lead = self._thread_lead(mail.parent_id.id, mail.thread_root_id.id)
+            if lead:
+                by_lead[lead] |= mail
+        for lead, mails in by_lead.items():
+            # system bookkeeping, like the threading itself
+            mails.sudo().write({"lead_id": lead.id})
+
+    def _post_lead_note(self):
+        """A short internal note on the lead for each incoming mail: who,
+        subject, link; no body nor attachment (the mail's rights apply)."""
+        for mail in self.sudo().filtered(
+            lambda m: m.lead_id and m.direction == "incoming" and m.state == "received"
+        ):
+            who = (
+                f"{mail.from_name} <{mail.email_from}>"
+                if mail.from_name
+                else mail.email_from or ""
+            )
+            link = Markup('<a href="/odoo/crm.mail.message/%s">%s</a>') % (
+                mail.id,
+                mail.subject or self.env._("(no subject)"),
+            )
+            body = Markup("<p>%s</p>") % self.env._(
+                "Mail from %(who)s: %(subject)s", who=escape(who), subject=link
+            )
+            mail.lead_id.with_context(mail_create_nosubscribe=True).message_post(
+                body=body,
+                subtype_xmlid="mail.mt_note",
+                message_type="comment",
+            )
+
+    # ------------------------------------------------------------
+    # ACTIONS
+    # ------------------------------------------------------------
+
+    def action_create_lead(self):
+        """One lead per sender, prefilled from the mail, the mails linked to
+        it and their attachments copied to it."""
+        self._check_can_act()
+        leads = self.env["crm.lead"]
+        for mails in self._by_sender():
+            lead = self.env["crm.lead"].create(mails._lead_vals())
+            mails._copy_attachments_to(lead)
+            mails._fill_links({"lead_id": lead.id})
+            leads |= lead
+        return self._open_records(leads, self.env._("Leads from Mail"))
+
+    def action_create_contact(self):
+        """A contact for each unknown sender, linked to his mails."""
+        return self._create_sender_partners(with_company=False)
+
+    def action_create_company_contact(self):
+        """A company from the sender's domain (none for a public mail
+        provider) and the contact in it, linked to his mails."""
+        return self._create_sender_partners(with_company=True)
+
+    def action_schedule_activity(self):
+        """Odoo's activity scheduling on the mail's lead, else its contact."""
+        self.ensure_one()
+        self._check_can_act()
+        target = self._work_target()
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Schedule Activity"),
+            "res_model": "mail.activity.schedule",
+            "view_mode": "form",
+            "views": [(False, "form")],
+            "target": "new",
+            "context": {
+                "active_model": target._name,
+                "active_id": target.id,
+                "active_ids": target.ids,
+                "default_summary": (self.subject or "")[:250],
+                "default_note": self._summary_html(),
+            },
+        }
+
+    def action_log_note(self):
+        """Ask before copying the mails to a chatter that all may read."""
+        self._check_can_act()
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Log Note"),
+            "res_model": "crm.mail.log.note.wizard",
+            "view_mode": "form",
+            "views": [(False, "form")],
+            "target": "new",
+            "context": {"default_message_ids": self.ids},
+        }
+
+    def action_link_to(self):
+        """Link these mails to a lead, company or contact (a relink)."""
+        self.check_access("write")
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Link to"),
+            "res_model": "crm.mail.link.wizard",
+            "view_mode": "form",
+            "views": [(False, "form")],
+            "target": "new",
+            "context": {"default_message_ids": self.ids},
+        }
+
+    # ------------------------------------------------------------
+    # BUSINESS
+    # ------------------------------------------------------------
+
+    def _check_can_act(self):
+        if not self:
+            raise UserError(self.env._("Select at least one mail."))
+        # creating work from a mail needs only the right to read it
+        self.check_access("read")
+
+    def _by_sender(self):
+        """The mails grouped by sender address (newest first in each)."""
+        groups = defaultdict(lambda: self.browse())
+        for mail in self.sorted(
+            lambda m: m.date or fields.Datetime.now(), reverse=True
+        ):
+            key = (mail.email_from or "").lower() or f"id:{mail.id}"
+            groups[key] |= mail
+        return list(groups.values())
+
+    def _fill_links(self, vals):
+        """Link these mails. Filling an empty link is part of the action
+        (read right); replacing another value is a relink (write right)."""
+        relink = self.filtered(
+            lambda m: any(m[name] and m[name].id != vals[name] for name in vals)
+        )
+        relink.check_access("write")
+        self.check_access("read")
+        self.sudo().write(vals)
+
+    def _work_target(self):
+        """The lead, else the contact, else the company of the mail."""
+        target = self.lead_id or self.contact_id or self.partner_id
+        if not target:
+            raise UserError(
+                self.env._(
+                    "Link the mail to a lead or a contact first, or create one from it."
+                )
+            )
+        return target
+
+    def _attachments_to_copy(self):
+        return self.attachment_ids.filtered(
+            lambda a: (a.name, a.mimetype) != ORIGINAL_EML
+        )
+
+    def _copy_attachments_to(self, record):
+        """Copies of the mails' attachments on ``record``.
+
+        :return: the new ``ir.attachment`` records
+        """
+        Attachment = self.env["ir.attachment"]
+        for mail in self:
+            for att in mail._attachments_to_copy():
+                Attachment |= att.copy({"res_model": record._name, "res_id": record.id})
+        return Attachment
+
+    def _body_html(self):
+        """The body for a lead or a note: remote images stay blocked (a
+        tracking pixel would otherwise tell the sender who reads it)."""
+        self.ensure_one()
+        if self.body_html:
+            return Markup(block_remote_images(self.body_html)[0])
+        return Markup(plaintext2html(self.body_text or ""))
+
+    def _summary_html(self):
+        """Who wrote when about what, and the start of the text."""
+        self.ensure_one()
+        text = " ".join((self.body_text or "").split())
+        if len(text) > 500:
+            text = text[:500] + "…"
+        return Markup("<p>%s</p><p>%s</p>") % (
+            self.env._(
+                "Mail from %(who)s, %(date)s: %(subject)s",
+                who=self.from_name or self.email_from or "",
+                date=fields.Datetime.to_string(self.date) if self.date else "",
+                subject=self.subject or "",
+            ),
+            text,
+        )
+
+    def _lead_vals(self):
+        """Values of a lead made from these mails of one sender."""
+        mail = self[0]
+        partner = mail.contact_id or mail.partner_id
+        vals = {
+            "name": mail.subject or self.env._("Mail from %s", mail.email_from or ""),
+            "description": mail._body_html(),
+            "company_id": mail.company_id.id,
+        }
+        if partner:
+            # the lead takes the partner's address and name by itself; an
+            # e-mail given here would overwrite the partner's
+            vals["partner_id"] = partner.id
+            return vals
+        address = mail.email_from or ""
+        domain = domain_of(address)
+        vals.update(
+            {
+                "email_from": address or False,
+                "contact_name": mail.from_name or False,
+            }
+        )
+        if domain and not mail.sender_public_domain:
+            vals["partner_name"] = company_name_from_domain(domain)
+            vals["website"] = domain
+        return vals
+
+    def _create_sender_partners(self, with_company):
+        self._check_can_act()
+        if self.filtered("sender_known"):
+            raise UserError(
+                self.env._("The sender of this mail is already linked to a contact.")
+            )
+        contacts = self.env["res.partner"]
+        for mails in self._by_sender():
+            mail = mails[0]
+            if not mail.email_from:
+                raise UserError(self.env._("This mail has no sender address."))
+            contact = mail._create_sender_contact(with_company)
+            values = self._link_values(contact, mail.company_id)
+            mails._fill_links(values)
+            contacts |= contact
+        return self._open_records(contacts, self.env._("Contacts from Mail"))
+
+    def _create_sender_contact(self, with_company):
+        """The sender as a contact, in a company made from his domain.
+
+        :param bool with_company: also find or create the company (never
+            for a public mail domain)
+        :return: the new contact
+        """
+        self.ensure_one()
+        Partner = self.env["res.partner"]
+        company = self.company_id
+        tag = self.env.ref("crm_mail_client.res_partner_category_from_mail")
+        address = self.email_from
+        domain = domain_of(address)
+        parent = Partner
+        if with_company and domain and not self.sender_public_domain:
+            parent = Partner.search(
+                [("is_company", "=", True), ("crm_mail_domain", "=", domain)], limit=1
+            ) or Partner.create(
+                {
+                    "name": company_name_from_domain(domain),
+                    "is_company": True,
+                    "crm_mail_domain": domain,
+                    "website": domain,
+                    "category_id": [fields.Command.link(tag.id)],
+                }
+            )
+        email_field = (
+            company._crm_mail_field_list("crm_mail_contact_email_fields") or ["email"]
+        )[0]
+        link_field = company.crm_mail_contact_company_field or "parent_id"
+        vals = {
+            "name": self.from_name or address,
+            email_field: address,
+            "category_id": [fields.Command.link(tag.id)],
+        }
+        if parent and link_field in Partner._fields:
+            vals[link_field] = parent.id
+        return Partner.create(vals)
+
+    def _log_note_on(self, record):
+        """Copy the mail to the chatter of ``record`` as an internal note."""
+        self.ensure_one()
+        header = Markup("<p><b>%s</b></p>") % self.env._(
+            "Mail from %(who)s to %(to)s: %(subject)s",
+            who=self.from_name or self.email_from or "",
+            to=self.email_to or "",
+            subject=self.subject or "",
+        )
+        attachments = self._copy_attachments_to(record)
+        return record.message_post(
+            body=header + self._body_html(),
+            subtype_xmlid="mail.mt_note",
+            message_type="comment",
+            attachment_ids=attachments.ids,
+        )
+
+    def _open_records(self, records, name):
+        action = {
+            "type": "ir.actions.act_window",
+            "name": name,
+            "res_model": records._name,
+            "target": "current",
+        }
+        if len(records) == 1:
+            action.update(view_mode="form", views=[(False, "form")], res_id=records.id)
+        else:
+            action.update(
+                view_mode="list,form",
+                views=[(False, "list"), (False, "form")],
+                domain=[("id", "in", records.ids)],
+            )
+        return action
