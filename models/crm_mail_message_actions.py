@@ -337,36 +337,14 @@ class CrmMailMessage(models.Model):
         :return: the new contact
         """
         self.ensure_one()
-        Partner = self.env["res.partner"]
-        company = self.company_id
-        tag = self.env.ref("crm_mail_client.res_partner_category_from_mail")
-        address = self.email_from
-        domain = domain_of(address)
-        parent = Partner
-        if with_company and domain and not self.sender_public_domain:
-            parent = Partner.search(
-                [("is_company", "=", True), ("crm_mail_domain", "=", domain)], limit=1
-            ) or Partner.create(
-                {
-                    "name": company_name_from_domain(domain),
-                    "is_company": True,
-                    "crm_mail_domain": domain,
-                    "website": domain,
-                    "category_id": [fields.Command.link(tag.id)],
-                }
-            )
-        email_field = (
-            company._crm_mail_field_list("crm_mail_contact_email_fields") or ["email"]
-        )[0]
-        link_field = company.crm_mail_contact_company_field or "parent_id"
-        vals = {
-            "name": self.from_name or address,
-            email_field: address,
-            "category_id": [fields.Command.link(tag.id)],
-        }
-        if parent and link_field in Partner._fields:
-            vals[link_field] = parent.id
-        return Partner.create(vals)
+        contact, _company = self._new_sender_partner(
+            self.env["res.partner"],
+            self.company_id,
+            self.email_from,
+            self.from_name,
+            with_company=with_company,
+        )
+        return contact
 
     def _log_note_on(self, record):
         """Copy the mail to the chatter of ``record`` as an internal note."""

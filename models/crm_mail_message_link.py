@@ -113,36 +113,10 @@ class CrmMailMessage(models.Model):
         :return: link values, plus ``lead_id`` when the policy asks for a lead
         """
         company = account.company_id
-        Partner = self.env["res.partner"].sudo()
-        tag = self.env.ref("crm_mail_client.res_partner_category_from_mail")
         address = parsed.email_from
-        domain = domain_of(address)
-        extra = (company.crm_mail_public_domains or "").split()
-        parent = Partner
-        if not is_public_domain(domain, extra=extra):
-            parent = Partner.search(
-                [("is_company", "=", True), ("crm_mail_domain", "=", domain)], limit=1
-            ) or Partner.create(
-                {
-                    "name": company_name_from_domain(domain),
-                    "is_company": True,
-                    "crm_mail_domain": domain,
-                    "website": domain,
-                    "category_id": [fields.Command.link(tag.id)],
-                }
-            )
-        email_field = (
-            company._crm_mail_field_list("crm_mail_contact_email_fields") or ["email"]
-        )[0]
-        link_field = company.crm_mail_contact_company_field or "parent_id"
-        contact_vals = {
-            "name": parsed.from_name or address,
-            email_field: address,
-            "category_id": [fields.Command.link(tag.id)],
-        }
-        if parent and link_field in Partner._fields:
-            contact_vals[link_field] = parent.id
-        contact = Partner.create(contact_vals)
+        contact, parent = self._new_sender_partner(
+            self.env["res.partner"].sudo(), company, address, parsed.from_name
+        )
         values = {"contact_id": contact.id, "partner_id": (parent or contact).id}
         if company.crm_mail_unknown_policy == "lead":
             lead = (
@@ -164,6 +138,48 @@ class CrmMailMessage(models.Model):
             values["lead_id"] = lead.id
         _logger.info("Mail from %s: created partner %s.", address, contact.id)
         return values
+
+    @api.model
+    def _new_sender_partner(self, Partner, company, address, name, with_company=True):
+        """Create the sender as a contact, in the company of his mail domain
+        (found by domain or created; none for a public mail provider).
+
+        :param Partner: the ``res.partner`` model to create with (sudo for
+            the fetch, the user's own for a hand-made contact)
+        :param company: the ``res.company`` whose settings apply
+        :param str address: the sender's address
+        :param str name: the sender's display name, or None
+        :param bool with_company: also find or create the company
+        :return: tuple (contact, company partner or an empty recordset)
+        """
+        tag = self.env.ref("crm_mail_client.res_partner_category_from_mail")
+        domain = domain_of(address)
+        parent = Partner.browse()
+        public = is_public_domain(domain, extra=company.crm_mail_public_domains or "")
+        if with_company and domain and not public:
+            parent = Partner.search(
+                [("is_company", "=", True), ("crm_mail_domain", "=", domain)], limit=1
+            ) or Partner.create(
+                {
+                    "name": company_name_from_domain(domain),
+                    "is_company": True,
+                    "crm_mail_domain": domain,
+                    "website": domain,
+                    "category_id": [fields.Command.link(tag.id)],
+                }
+            )
+        email_field = (
+            company._crm_mail_field_list("crm_mail_contact_email_fields") or ["email"]
+        )[0]
+        link_field = company.crm_mail_contact_company_field or "parent_id"
+        vals = {
+            "name": name or address,
+            email_field: address,
+            "category_id": [fields.Command.link(tag.id)],
+        }
+        if parent and link_field in Partner._fields:
+            vals[link_field] = parent.id
+        return Partner.create(vals), parent
 
     @api.model
     def _link_vals(self, account, parsed, direction, classification):
