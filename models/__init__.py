@@ -1,3 +1,4 @@
+from . import crm_mail_tab_mixin
 from . import crm_mail_account
 from . import crm_mail_account_access
 from . import crm_mail_account_connection

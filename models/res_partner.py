@@ -3,8 +3,6 @@ from odoo.exceptions import UserError
 
 from ..mail_engine.addresses import split_addresses
 
-MAIL_GROUP = "crm_mail_client.group_mail_user"
-
 
 class ResPartner(models.Model):
     """The partner's mail: for a company, also the mail of its contacts.
@@ -13,17 +11,9 @@ class ResPartner(models.Model):
     only the mails he may read.
     """
 
-    _inherit = "res.partner"
+    _name = "res.partner"
+    _inherit = ["res.partner", "crm.mail.tab.mixin"]
 
-    crm_mail_message_ids = fields.Many2many(
-        "crm.mail.message",
-        compute="_compute_crm_mail",
-        string="Mails",
-        groups=MAIL_GROUP,
-    )
-    crm_mail_count = fields.Integer(
-        compute="_compute_crm_mail", string="Mail Count", groups=MAIL_GROUP
-    )
     crm_mail_domain = fields.Char(
         string="Mail Domain",
         index="btree_not_null",
@@ -50,22 +40,6 @@ class ResPartner(models.Model):
             ("partner_id", "child_of", self.ids),
             ("contact_id", "child_of", self.ids),
         ]
-
-    @api.depends_context("uid")
-    def _compute_crm_mail(self):
-        Message = self.env["crm.mail.message"]
-        for partner in self:
-            if not partner.id:
-                partner.crm_mail_message_ids = Message
-                partner.crm_mail_count = 0
-                continue
-            mails = Message.search(partner._crm_mail_domain(), limit=200)
-            partner.crm_mail_message_ids = mails
-            partner.crm_mail_count = (
-                len(mails)
-                if len(mails) < 200
-                else Message.search_count(partner._crm_mail_domain())
-            )
 
     def action_crm_mail_relink(self):
         """Link to these partners the stored mails of their addresses."""
@@ -97,15 +71,6 @@ class ResPartner(models.Model):
                 "next": {"type": "ir.actions.client", "tag": "soft_reload"},
             },
         }
-
-    def action_view_crm_mail(self):
-        self.ensure_one()
-        action = self.env["ir.actions.act_window"]._for_xml_id(
-            "crm_mail_client.crm_mail_message_action"
-        )
-        action["domain"] = self._crm_mail_domain()
-        action["context"] = {}
-        return action
 
     def action_crm_mail_compose(self):
         """The composer addressed to these partners: one mail, or one mail

@@ -1,0 +1,61 @@
+from odoo import api, fields, models
+
+MAIL_GROUP = "crm_mail_client.group_mail_user"
+#: mails listed in the tab; the count goes on beyond
+TAB_LIMIT = 200
+
+
+class CrmMailTabMixin(models.AbstractModel):
+    """A "Mail" tab and smart button on a record (partners, leads).
+
+    Computed with the current user's rights: each user sees and counts only
+    the mails he may read. Inheriting models say which mails are theirs in
+    :meth:`_crm_mail_domain`.
+    """
+
+    _name = "crm.mail.tab.mixin"
+    _description = "CRM Mail Tab"
+
+    crm_mail_message_ids = fields.Many2many(
+        "crm.mail.message",
+        compute="_compute_crm_mail",
+        string="Mails",
+        groups=MAIL_GROUP,
+    )
+    crm_mail_count = fields.Integer(
+        compute="_compute_crm_mail", string="Mail Count", groups=MAIL_GROUP
+    )
+
+    def _crm_mail_domain(self):
+        """The domain of this record's mails (``crm.mail.message``)."""
+        raise NotImplementedError
+
+    def _crm_mail_action_context(self):
+        """The context of the "Mails" smart button's list."""
+        return {}
+
+    @api.depends_context("uid")
+    def _compute_crm_mail(self):
+        Message = self.env["crm.mail.message"]
+        for record in self:
+            if not record.id:
+                record.crm_mail_message_ids = Message
+                record.crm_mail_count = 0
+                continue
+            # newest first: the model's order is date desc
+            mails = Message.search(record._crm_mail_domain(), limit=TAB_LIMIT)
+            record.crm_mail_message_ids = mails
+            record.crm_mail_count = (
+                len(mails)
+                if len(mails) < TAB_LIMIT
+                else Message.search_count(record._crm_mail_domain())
+            )
+
+    def action_view_crm_mail(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "crm_mail_client.crm_mail_message_action"
+        )
+        action["domain"] = self._crm_mail_domain()
+        action["context"] = self._crm_mail_action_context()
+        return action
