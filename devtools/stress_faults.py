@@ -22,7 +22,6 @@ import subprocess
 import time
 from email.message import EmailMessage
 
-from . import odoo_env
 from .samples import sample_message
 from .stress import DB, SETUP, _count, _shell
 
@@ -221,22 +220,9 @@ def hostile_message(rng, index):
 
 def _measured_shell(tree, workdir, pg, script, log_name):
     """Run an Odoo shell script; return (returncode, log, peak RSS in MB, s)."""
-    cmd = odoo_env.odoo_command(
-        tree, workdir, pg, "shell", "-d", DB, "--no-http", "--log-level=warn"
-    )
     started = time.monotonic()
-    with open(workdir / log_name, "w") as log:
-        proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.PIPE,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=odoo_env.odoo_env(tree),
-            cwd=workdir,
-            text=True,
-        )
-        proc.stdin.write(script)
-        proc.stdin.close()
+    proc, log = _shell(tree, workdir, pg, script, log_name, background=True)
+    with log:
         # wait4: the child's own resource usage (ru_maxrss in KiB on Linux)
         _pid, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)

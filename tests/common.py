@@ -76,6 +76,25 @@ class MailServerCase(TransactionCase):
             name="Mail Admin",
         )
 
+    @classmethod
+    def make_romashka(cls):
+        """The customer company Romashka LLC and its contact Ivan Petrov."""
+        Partner = cls.env["res.partner"]
+        cls.romashka = Partner.create(
+            {
+                "name": "Romashka LLC",
+                "is_company": True,
+                "email": "info@romashka.example",
+            }
+        )
+        cls.ivan = Partner.create(
+            {
+                "name": "Ivan Petrov",
+                "email": "ivan@romashka.example",
+                "parent_id": cls.romashka.id,
+            }
+        )
+
     def setUp(self):
         super().setUp()
         # one fresh mailbox per test: tests never see each other's mail

@@ -9,21 +9,7 @@ class TestLinking(MailServerCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        Partner = cls.env["res.partner"]
-        cls.romashka = Partner.create(
-            {
-                "name": "Romashka LLC",
-                "is_company": True,
-                "email": "info@romashka.example",
-            }
-        )
-        cls.ivan = Partner.create(
-            {
-                "name": "Ivan Petrov",
-                "email": "ivan@romashka.example",
-                "parent_id": cls.romashka.id,
-            }
-        )
+        cls.make_romashka()
         cls.tag = cls.env.ref("crm_mail_client.res_partner_category_from_mail")
 
     def fetch_one(self, raw, **account_values):

@@ -11,21 +11,7 @@ class TestMailActions(MailServerCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        Partner = cls.env["res.partner"]
-        cls.romashka = Partner.create(
-            {
-                "name": "Romashka LLC",
-                "is_company": True,
-                "email": "info@romashka.example",
-            }
-        )
-        cls.ivan = Partner.create(
-            {
-                "name": "Ivan Petrov",
-                "email": "ivan@romashka.example",
-                "parent_id": cls.romashka.id,
-            }
-        )
+        cls.make_romashka()
         sales = "sales_team.group_sale_salesman"
         cls.user_writer = new_test_user(
             cls.env, login="crm_mail_writer", groups=sales, name="Writer"

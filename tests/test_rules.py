@@ -15,21 +15,7 @@ class TestRules(MailServerCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        Partner = cls.env["res.partner"]
-        cls.romashka = Partner.create(
-            {
-                "name": "Romashka LLC",
-                "is_company": True,
-                "email": "info@romashka.example",
-            }
-        )
-        cls.ivan = Partner.create(
-            {
-                "name": "Ivan Petrov",
-                "email": "ivan@romashka.example",
-                "parent_id": cls.romashka.id,
-            }
-        )
+        cls.make_romashka()
         cls.team = cls.env["crm.team"].create({"name": "Mail orders"})
         cls.tag = cls.env["crm.tag"].create({"name": "From mail rule"})
         cls.env.company.crm_mail_unknown_policy = "none"
