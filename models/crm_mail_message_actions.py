@@ -63,8 +63,9 @@ class CrmMailMessage(models.Model):
                 if lead:
                     vals["lead_id"] = lead.id
         mails = super().create(vals_list)
+        if any(vals.get(name) for vals in vals_list for name in LINK_FIELDS):
+            mails._invalidate_mail_tabs()
         if mails.filtered("lead_id"):
-            mails._invalidate_lead_mail()
             mails.filtered("lead_id")._post_lead_note()
         return mails
 
@@ -73,8 +74,8 @@ class CrmMailMessage(models.Model):
         if vals.get("lead_id"):
             before = {mail.id: mail.lead_id.id for mail in self.sudo()}
         res = super().write(vals)
-        if "lead_id" in vals:
-            self._invalidate_lead_mail()
+        if set(LINK_FIELDS) & set(vals):
+            self._invalidate_mail_tabs()
         if vals.get("lead_id"):
             self.filtered(
                 lambda m: before.get(m.id) != vals["lead_id"]
@@ -84,12 +85,14 @@ class CrmMailMessage(models.Model):
             self._inherit_thread_lead()
         return res
 
-    def _invalidate_lead_mail(self):
-        # the lead's mail tab is computed without dependencies (it follows
-        # the reader's rights): forget it when a mail joins or leaves a lead
-        self.env["crm.lead"].invalidate_model(
-            ["crm_mail_message_ids", "crm_mail_count"]
-        )
+    def _invalidate_mail_tabs(self):
+        # the Mail tabs of leads and partners are computed without
+        # dependencies (they follow the reader's rights): forget them when a
+        # mail joins or leaves a lead, company or contact
+        for model in ("crm.lead", "res.partner"):
+            self.env[model].invalidate_model(
+                ["crm_mail_message_ids", "crm_mail_count"], flush=False
+            )
 
     @api.model
     def _thread_lead(self, parent_id, root_id):

@@ -292,6 +292,18 @@ class TestMailActions(MailServerCase):
         self.assertEqual(len(notes), 2, "the link note and the copy")
         self.assertTrue(any("100 chairs" in n.body for n in notes))
 
+    def test_partner_mail_tab_follows_links_in_the_same_transaction(self):
+        self.assertEqual(self.romashka.crm_mail_count, 0)
+        self.assertEqual(self.ivan.crm_mail_count, 0)
+        mail = self.known_mail()
+        self.assertEqual(self.romashka.crm_mail_count, 1)
+        self.assertEqual(self.ivan.crm_mail_message_ids, mail)
+        other = self.env["res.partner"].create({"name": "Vektor", "is_company": True})
+        self.assertEqual(other.crm_mail_count, 0)
+        mail.write({"partner_id": other.id, "contact_id": False})
+        self.assertEqual(self.romashka.crm_mail_count, 0)
+        self.assertEqual(other.crm_mail_message_ids, mail)
+
     def test_log_note_keeps_remote_images_blocked(self):
         pixel = '<img src="https://track.example/open.gif?id=42" alt="logo">'
         mail = self.known_mail(body_html=f"<p>Prices attached.</p>{pixel}")
