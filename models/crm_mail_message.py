@@ -13,6 +13,21 @@ STATES = [
 ]
 
 
+# what a user's write right may change on a received or sent mail
+USER_FLAG_FIELDS = frozenset(
+    {
+        "review_state",
+        "postponed_until",
+        "control_since",
+        "show_remote_images",
+        "user_id",
+        "contact_id",
+        "partner_id",
+        "lead_id",
+    }
+)
+
+
 class CrmMailMessage(models.Model):
     """A mail of an account: fetched, quarantined, or written in Odoo."""
 
@@ -146,13 +161,29 @@ class CrmMailMessage(models.Model):
     def write(self, vals):
         # record rules check the mail before the write, not the values: a
         # user may not move a mail to another account or direction
-        if {"account_id", "direction"} & set(vals) and not (
-            self.env.su or self.env.user.has_group("crm_mail_client.group_mail_manager")
-        ):
+        if self.env.su or self.env.user.has_group("crm_mail_client.group_mail_manager"):
+            return super().write(vals)
+        if {"account_id", "direction", "author_user_id"} & set(vals):
             raise AccessError(
                 self.env._(
                     "Only mail administrators may move a mail to another "
-                    "account or change its direction."
+                    "account or change its direction or author."
+                )
+            )
+        # a received or sent mail is a record of what was written: the
+        # write right relinks and flags it, it never rewrites or queues it
+        if set(vals) - USER_FLAG_FIELDS and self.filtered(
+            lambda m: m.direction == "incoming" or m.state == "sent"
+        ):
+            raise AccessError(
+                self.env._(
+                    "A received or sent mail cannot be changed: only its "
+                    "review state, responsible and links (%(fields)s).",
+                    fields=", ".join(
+                        self._fields[name].get_description(self.env)["string"]
+                        for name in sorted(set(vals) - USER_FLAG_FIELDS)
+                        if name in self._fields
+                    ),
                 )
             )
         return super().write(vals)

@@ -120,7 +120,9 @@ class CrmMailMessage(models.Model):
         :param bool auto_commit: commit around every mail (cron only): a
             mail handed to the server must never be sent twice after a crash
         """
-        queued = self.filtered(lambda m: m.state == "outgoing")
+        queued = self.filtered(
+            lambda m: m.state == "outgoing" and m.direction == "outgoing"
+        )
         for account in queued.account_id:
             mails = queued.filtered(lambda m, a=account: m.account_id == a)
             server = f"{account.smtp_host}:{account.smtp_port}"
@@ -251,7 +253,8 @@ class CrmMailMessage(models.Model):
                 session.append(folder, message.as_bytes())
         except MailEngineError as error:
             _logger.info("Sent mail %s not copied to Sent: %s", self.id, error)
-            self.write(
+            # a note of the system on a mail that is sent, hence frozen
+            self.sudo().write(
                 {
                     "error": self.env._(
                         "Sent, but not copied to the Sent folder: %(reason)s",
@@ -288,9 +291,10 @@ class CrmMailMessage(models.Model):
                     ),
                 }
             )
-        queued = Message.search([("state", "=", "outgoing")], limit=batch_size)
+        queue = [("state", "=", "outgoing"), ("direction", "=", "outgoing")]
+        queued = Message.search(queue, limit=batch_size)
         queued._send_now(auto_commit=auto_commit)
-        remaining = Message.search_count([("state", "=", "outgoing")])
+        remaining = Message.search_count(queue)
         self.env["ir.cron"]._notify_progress(done=len(queued), remaining=remaining)
 
     # ------------------------------------------------------------

@@ -146,6 +146,55 @@ class TestAccessMatrix(AccessFixture, HttpCase):
         self.assertIsNone(error)
         self.assertFalse(self.z_in.exists())
 
+    def test_in_write_changes_links_and_flags_only(self):
+        """Relinking a mail is not rewriting it: with in_write, A may move
+        X's incoming mail to another customer, flag it and give it a
+        responsible, but neither forge its content nor queue it for sending
+        (the send cron would mail it from X without A's out_send)."""
+        self.x.access_ids.filtered(lambda r: r.user_id == self.user_a).write(
+            {"in_write": True}
+        )
+        other = self.env["res.partner"].create({"name": "Vektor"})
+        self.login(self.user_a)
+        for vals in (
+            {"state": "outgoing"},
+            {"email_to": "victim@example.com"},
+            {"subject": "forged"},
+            {"body_html": "<p>forged</p>"},
+            {"email_from": "boss@crm.test"},
+            {"message_id": "<forged@crm.test>"},
+            {"author_user_id": self.user_a.id},
+        ):
+            with self.subTest(vals=vals):
+                self.assert_denied("crm.mail.message", "write", [self.x_in.id], vals)
+        result, error = self.call(
+            "crm.mail.message",
+            "write",
+            [self.x_in.id],
+            {
+                "partner_id": other.id,
+                "review_state": "reviewed",
+                "user_id": self.user_a.id,
+            },
+        )
+        self.assertIsNone(error)
+        self.assertEqual(
+            (self.x_in.partner_id, self.x_in.review_state, self.x_in.state),
+            (other, "reviewed", "received"),
+        )
+        # and a sent mail stays what was sent, even for the one who wrote it
+        self.x_out.sudo().author_user_id = self.user_a
+        self.assert_denied(
+            "crm.mail.message", "write", [self.x_out.id], {"body_html": "<p>x</p>"}
+        )
+
+    def test_send_cron_sends_outgoing_mail_only(self):
+        """Whatever put it there, an incoming mail in the queue is not sent."""
+        self.x_in.sudo().state = "outgoing"
+        self.env["crm.mail.message"]._cron_send_mail()
+        self.assertEqual(self.x_in.state, "outgoing", "never handed to SMTP")
+        self.assertFalse(self.x_in.error)
+
     # ------------------------------------------------------------
     # accounts and secrets
     # ------------------------------------------------------------
