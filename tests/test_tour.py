@@ -50,8 +50,20 @@ class TestReplyTour(MailServerCase, HttpCase):
         self.deliver(
             make_mail(
                 subject="Заказ 15",
-                sender="Иван Петров <ivan@romashka.example>",
-                html="<p>Пришлите счёт, пожалуйста.</p><script>window.xss = 1</script>",
+                # hostile sender name, body and file name: none may run in
+                # the tab, the form, the composer's quote or the thread
+                sender='"Иван <img src=x onerror=window.xss=2> Петров" '
+                "<ivan@romashka.example>",
+                html="<p>Пришлите счёт, пожалуйста.</p><script>window.xss = 1</script>"
+                '<svg onload="window.xss = 4"></svg>'
+                '<a href="javascript:window.xss=5">счёт</a>',
+                attachments=[
+                    (
+                        '<img src=x onerror="window.xss=3">.pdf',
+                        b"%PDF-1.4",
+                        "application/pdf",
+                    )
+                ],
             )
         )
         account._fetch_locked()
@@ -69,3 +81,6 @@ class TestReplyTour(MailServerCase, HttpCase):
         self.assertEqual(reply.subject, "Re: Заказ 15")
         self.assertEqual(reply.author_user_id, self.user_sales)
         self.assertEqual(reply.parent_id.subject, "Заказ 15")
+        # the mail was opened: it is read for the sales user, for him only
+        self.assertFalse(reply.parent_id.with_user(self.user_sales).is_unread)
+        self.assertTrue(reply.parent_id.is_unread)

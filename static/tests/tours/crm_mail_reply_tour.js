@@ -65,5 +65,14 @@ registry.category("web_tour.tours").add("crm_mail_client_reply_tour", {
             content: "Our reply is in the thread",
             trigger: ".o_list_view .o_data_row td[name='subject']:contains('Re: Заказ 15')",
         },
+        {
+            content: "No script of the mail ran anywhere on the way",
+            trigger: "body",
+            run() {
+                if (window.xss) {
+                    throw new Error(`a script of the mail ran (window.xss = ${window.xss})`);
+                }
+            },
+        },
     ],
 });
