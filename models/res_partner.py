@@ -61,6 +61,9 @@ class ResPartner(models.Model):
                 & set(addresses)
             )
         )
+        # filling an empty link needs the read right; replacing one, Edit
+        linked = mails.filtered(lambda m: m.partner_id or m.contact_id)
+        mails -= linked - linked._filtered_access("write")
         mails._relink()
         return {
             "type": "ir.actions.client",

@@ -119,6 +119,23 @@ class TestAccessRules(AccessFixture, TransactionCase):
         with self.assertRaises(AccessError):
             mail.write({"direction": "outgoing"})
 
+    def test_partner_relink_keeps_links_the_user_may_not_change(self):
+        """ "Link stored mail" on a partner fills empty links for a reader
+        but replaces an existing link only with the Edit right."""
+        self.x_in.sudo().email_from = "ivan@vektor.example"
+        unlinked = self.x_in.sudo().copy(
+            {"partner_id": False, "subject": "x unlinked", "dedupe_key": False}
+        )
+        vektor = self.env["res.partner"].create(
+            {"name": "Vektor", "is_company": True, "email": "ivan@vektor.example"}
+        )
+        vektor.with_user(self.user_a).action_crm_mail_relink()
+        self.assertEqual(self.x_in.partner_id, self.customer, "A may only read it")
+        self.assertEqual(unlinked.partner_id, vektor, "an empty link is filled")
+        self.x.access_ids.filtered(lambda r: r.user_id == self.user_a).in_write = True
+        vektor.with_user(self.user_a).action_crm_mail_relink()
+        self.assertEqual(self.x_in.partner_id, vektor)
+
     def test_owner_has_every_right(self):
         mails = self.mails(self.user_c)
         self.assertEqual(mails, self.z_in)
