@@ -246,7 +246,15 @@ class CrmMailMessage(models.Model):
         action.update(
             name=self.env._("Conversation"),
             domain=self._thread_domain(),
-            context={"search_default_group_thread": 0, "default_order": "date asc"},
+            views=[
+                (
+                    self.env.ref(
+                        "crm_mail_client.crm_mail_message_view_list_thread"
+                    ).id,
+                    "list",
+                ),
+                (False, "form"),
+            ],
         )
         return action
 

@@ -62,8 +62,13 @@ registry.category("web_tour.tours").add("crm_mail_client_reply_tour", {
             run: "click",
         },
         {
-            content: "Our reply is in the thread",
-            trigger: ".o_list_view .o_data_row td[name='subject']:contains('Re: Заказ 15')",
+            content: "The conversation starts with the customer's mail",
+            trigger:
+                ".o_list_view .o_data_row:first td[name='subject']:contains('Заказ 15'):not(:contains('Re:'))",
+        },
+        {
+            content: "Our reply is in the thread, after it",
+            trigger: ".o_list_view .o_data_row:last td[name='subject']:contains('Re: Заказ 15')",
         },
         {
             content: "No script of the mail ran anywhere on the way",
