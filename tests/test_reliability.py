@@ -1,4 +1,4 @@
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from odoo.tests import tagged
 
@@ -72,6 +72,41 @@ class TestReliability(MailServerCase):
                 [("res_model", "=", "crm.mail.account"), ("res_id", "=", broken.id)]
             )
         )
+
+    def test_failing_account_backs_off(self):
+        """From the 3rd failure in a row the cron skips the account for 15,
+        30, 60... minutes, never more than 4 hours; others are not held up."""
+        healthy = self.make_account(name="Healthy")
+        broken = self.make_account(
+            name="Broken", email="broken@crm.test", password="wrong-password"
+        )
+        for _run in range(3):
+            self._run_cron(healthy | broken)
+        self.assertEqual(broken.failure_count, 3)
+        now = datetime.now()
+        for failures, delay in ((3, 15), (4, 30), (5, 60), (8, 240), (30, 240)):
+            with self.subTest(failures=failures):
+                broken.failure_count = failures
+                broken.last_check = now - timedelta(minutes=delay - 1)
+                self.assertFalse(broken._is_due())
+                broken.last_check = now - timedelta(minutes=delay + 1)
+                self.assertTrue(broken._is_due())
+        # in the cron: skipped while backing off, tried again when due
+        broken.write({"failure_count": 5, "last_check": now - timedelta(minutes=5)})
+        healthy.last_check = datetime(2000, 1, 1)
+        self.deliver(make_mail(subject="Still flowing"))
+        self.env["crm.mail.account"]._cron_fetch_mail()
+        self.assertEqual(broken.failure_count, 5, "not tried while backing off")
+        self.assertEqual(broken.last_check, now - timedelta(minutes=5))
+        self.assertEqual(
+            self.env["crm.mail.message"].search_count(
+                [("account_id", "=", healthy.id)]
+            ),
+            1,
+        )
+        broken.last_check = now - timedelta(minutes=61)
+        self.env["crm.mail.account"]._cron_fetch_mail()
+        self.assertEqual(broken.failure_count, 6, "tried again once due")
 
     def test_no_alert_below_threshold(self):
         broken = self.make_account(name="Broken", password="wrong-password")
