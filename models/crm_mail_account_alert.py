@@ -68,11 +68,12 @@ class CrmMailAccount(models.Model):
             return
         alerted = open_alerts.user_id
         for user in account._failure_alert_users() - alerted:
+            env = self.with_context(lang=user.lang).env  # the reader's language
             account.activity_schedule(
                 "mail.mail_activity_data_todo",
                 user_id=user.id,
-                summary=self.env._("Mail account failing: %s", account.name),
-                note=self.env._(
+                summary=env._("Mail account failing: %s", account.name),
+                note=env._(
                     "%(name)s failed %(count)s fetches in a row. Last error: %(error)s",
                     name=account.name,
                     count=account.failure_count,

@@ -93,7 +93,7 @@ class CrmMailAccount(models.Model):
             if time.monotonic() > deadline:
                 more += len(accounts) - index
                 break
-            run = account._fetch_locked()
+            run = account.with_context(lang=account._cron_lang())._fetch_locked()
             done += 1
             more += bool(run and run.more)
         self.env["ir.cron"]._notify_progress(done=done, remaining=more)
@@ -140,6 +140,12 @@ class CrmMailAccount(models.Model):
     # ------------------------------------------------------------
     # ONE ACCOUNT
     # ------------------------------------------------------------
+
+    def _cron_lang(self):
+        """The language a cron writes in for this account's people (errors,
+        notes, failures): the owner's, else the company's. A cron has none."""
+        self.ensure_one()
+        return self.user_id.lang or self.company_id.partner_id.lang or self.env.lang
 
     def _is_due(self):
         """A failing account is retried less and less often (up to 4 hours)."""

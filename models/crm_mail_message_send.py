@@ -1,5 +1,6 @@
 import logging
 import smtplib
+from collections import defaultdict
 from datetime import timedelta
 from email.utils import make_msgid
 
@@ -280,11 +281,12 @@ class CrmMailMessage(models.Model):
         auto_commit = self._auto_commit_sending()
         limit = fields.Datetime.now() - timedelta(minutes=SENDING_STALE_MINUTES)
         stale = Message.search([("state", "=", "sending"), ("write_date", "<", limit)])
-        if stale:
-            stale.write(
+        # what the cron writes is read by each mail's author: in his language
+        for mails in stale._by_author_lang():
+            mails.write(
                 {
                     "state": "error",
-                    "error": self.env._(
+                    "error": mails.env._(
                         "Interrupted while sending: the mail may have reached the "
                         "recipient. Check with him or in the Sent folder before "
                         "pressing Retry."
@@ -293,9 +295,19 @@ class CrmMailMessage(models.Model):
             )
         queue = [("state", "=", "outgoing"), ("direction", "=", "outgoing")]
         queued = Message.search(queue, limit=batch_size)
-        queued._send_now(auto_commit=auto_commit)
+        for mails in queued._by_author_lang():
+            mails._send_now(auto_commit=auto_commit)
         remaining = Message.search_count(queue)
         self.env["ir.cron"]._notify_progress(done=len(queued), remaining=remaining)
+
+    def _by_author_lang(self):
+        """These mails in groups, each in the context of its author's
+        language (else the account's people's): a cron has none."""
+        groups = defaultdict(self.browse)
+        for mail in self:
+            lang = mail.author_user_id.lang or mail.account_id._cron_lang()
+            groups[lang] |= mail
+        return [mails.with_context(lang=lang) for lang, mails in groups.items()]
 
     # ------------------------------------------------------------
     # COMPOSER

@@ -108,6 +108,49 @@ class TestReliability(MailServerCase):
         self.env["crm.mail.account"]._cron_fetch_mail()
         self.assertEqual(broken.failure_count, 6, "tried again once due")
 
+    def test_cron_writes_in_the_language_of_the_account_people(self):
+        """The cron has no user language: what it writes for people (errors,
+        alerts, lead notes, send failures) is in the owner's language, else
+        the company's."""
+        self.env["res.lang"]._activate_lang("ru_RU")
+        self.env["ir.module.module"]._load_module_terms(["crm_mail_client"], ["ru_RU"])
+        self.user_sales.lang = "ru_RU"
+        broken = self.make_account(
+            name="Broken", password="wrong-password", user_id=self.user_sales.id
+        )
+        Account = self.env["crm.mail.account"].with_context(lang=None)
+        for _run in range(5):
+            broken.last_check = datetime(2000, 1, 1)
+            Account._cron_fetch_mail()
+        self.assertIn("отклонил", broken.last_error)
+        # each alert in the language of the one it is for
+        alerts = self._alerts(broken)
+        by_user = {alert.user_id: alert.summary for alert in alerts}
+        self.assertIn("не работает", by_user[self.user_sales])
+        self.assertIn("failing", by_user[self.user_admin_mail])
+        # a company account without owner: the company's language
+        broken.user_id = False
+        self.env.company.partner_id.lang = "ru_RU"
+        broken.write({"last_check": datetime(2000, 1, 1), "last_error": False})
+        Account._cron_fetch_mail()
+        self.assertIn("отклонил", broken.last_error)
+        # a queued mail that fails: its author's language
+        mail = self.env["crm.mail.message"].create(
+            {
+                "account_id": broken.id,
+                "direction": "outgoing",
+                "state": "outgoing",
+                "email_to": "ivan@client.example",
+                "subject": "Offer",
+                "author_user_id": self.user_sales.id,
+            }
+        )
+        broken.smtp_host = False
+        self.env["crm.mail.message"].with_context(lang=None)._cron_send_mail()
+        self.assertEqual(mail.state, "error")
+        self.assertIn("SMTP", mail.error)
+        self.assertNotIn("has no SMTP server", mail.error)
+
     def test_no_alert_below_threshold(self):
         broken = self.make_account(name="Broken", password="wrong-password")
         for _run in range(4):
