@@ -19,7 +19,6 @@ USER_FLAG_FIELDS = frozenset(
         "review_state",
         "postponed_until",
         "control_since",
-        "show_remote_images",
         "user_id",
         "contact_id",
         "partner_id",

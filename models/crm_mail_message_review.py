@@ -18,9 +18,9 @@ class CrmMailMessage(models.Model):
         help="Waiting for an answer since; cleared when the answer is fetched.",
     )
     show_remote_images = fields.Boolean(
-        copy=False,
-        help="Remote images are blocked until a reader asks for them: they "
-        "tell the sender when and where the mail was opened.",
+        compute="_compute_show_remote_images",
+        help="Remote images are blocked until a reader asks for them, for "
+        "him only: they tell the sender when and where the mail was opened.",
     )
     body_display = fields.Html(
         string="Body Shown",
@@ -30,7 +30,20 @@ class CrmMailMessage(models.Model):
     )
     remote_image_count = fields.Integer(compute="_compute_body_display")
 
+    @api.depends_context("uid")
+    def _compute_show_remote_images(self):
+        shown = self.env["crm.mail.message.seen"].search(
+            [
+                ("message_id", "in", self.ids),
+                ("user_id", "=", self.env.uid),
+                ("show_images", "=", True),
+            ]
+        )
+        for mail in self:
+            mail.show_remote_images = mail in shown.message_id
+
     @api.depends("body_html", "show_remote_images")
+    @api.depends_context("uid")
     def _compute_body_display(self):
         for mail in self:
             body, blocked = block_remote_images(mail.body_html)
@@ -125,8 +138,13 @@ class CrmMailMessage(models.Model):
         }
 
     def action_show_remote_images(self):
-        self.check_access("read")
-        self.sudo().show_remote_images = True
+        """Show the remote images of these mails to the current user (and
+        mark them read: he is reading them)."""
+        self.action_mark_read()
+        self.env["crm.mail.message.seen"].search(
+            [("message_id", "in", self.ids), ("user_id", "=", self.env.uid)]
+        ).show_images = True
+        self.invalidate_recordset(["show_remote_images", "body_display"])
 
     def _postpone(self, until):
         if until <= fields.Datetime.now():

@@ -2,7 +2,8 @@ from odoo import fields, models
 
 
 class CrmMailMessageSeen(models.Model):
-    """Per-user read mark of a mail: reading a mail needs no right to edit it."""
+    """Per-user read mark of a mail (and his "show images"): reading a mail
+    needs no right to edit it."""
 
     _name = "crm.mail.message.seen"
     _description = "Mail Read Mark"
@@ -18,6 +19,7 @@ class CrmMailMessageSeen(models.Model):
         default=lambda self: self.env.uid,
         index=True,
     )
+    show_images = fields.Boolean(help="The user asked to see the remote images.")
 
     _sql_constraints = [
         ("uniq", "UNIQUE(message_id, user_id)", "A mail is read once per user.")

@@ -140,3 +140,8 @@ class TestReview(MailServerCase):
         shown.invalidate_recordset()
         self.assertEqual(shown.remote_image_count, 0)
         self.assertIn("tracker.example/open.gif", str(shown.body_display))
+        self.assertFalse(shown.is_unread, "he is reading it")
+        # for him only: another reader still gets no tracking pixel
+        other = mail.with_user(self.user_admin_mail)
+        self.assertEqual(other.remote_image_count, 2)
+        self.assertNotIn("tracker.example", str(other.body_display))
