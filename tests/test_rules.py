@@ -397,6 +397,36 @@ class TestRules(MailServerCase):
         with self.assertRaises(AccessError):
             wizard.action_run()
 
+    def test_dry_run_chain_shows_only_readable_rules(self):
+        """The chain of an account the user may not read is refused: its
+        rules (names, patterns) are the account's business."""
+        account = self.make_account()
+        self.rule(
+            "Secret routing of the director",
+            [("from", "contains", "x")],
+            account_id=account.id,
+        )
+        stranger = new_test_user(
+            self.env,
+            login="crm_mail_dry_stranger_chain",
+            groups="crm_mail_client.group_mail_user",
+        )
+        wizard = (
+            self.env["crm.mail.rule.test"]
+            .with_user(stranger)
+            .create(
+                {
+                    "scope": "chain",
+                    "account_id": account.id,
+                    "source": "raw",
+                    "raw_message": make_mail(subject="Probe").decode(),
+                }
+            )
+        )
+        with self.assertRaises(AccessError):
+            wizard.action_run()
+        self.assertFalse(wizard.result_html)
+
     # ------------------------------------------------------------
     # checks and rights
     # ------------------------------------------------------------

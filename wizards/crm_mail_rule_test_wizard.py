@@ -139,6 +139,9 @@ class CrmMailRuleTest(models.TransientModel):
         if self.scope == "chain":
             account = self.account_id or self.message_id.account_id
             if account:
+                # _chain reads as superuser: only the chain of an account
+                # whose rules the user may read
+                account.check_access("read")
                 return self.env["crm.mail.rule"]._chain(account)
             return self.env["crm.mail.rule"].search([("account_id", "=", False)])
         if not self.rule_id:
