@@ -395,11 +395,16 @@ class TestSend(MailServerCase):
         self.assertEqual(len(queued), 50)
         self.assertEqual(set(queued.mapped("state")), {"outgoing"})
         self.assertFalse(self.peer.received(), "queued, sent by the cron")
+        # one recipient refused by the server: his mail fails, alone
+        self.peer.refuse_rcpt = {"client7@mass.example"}
         with real_smtp():
             self.env["crm.mail.message"]._cron_send_mail(batch_size=100)
-        self.assertEqual(set(queued.mapped("state")), {"sent"})
+        refused = queued.filtered(lambda m: "client7@" in m.email_to)
+        self.assertEqual(refused.state, "error")
+        self.assertIn("client7@mass.example", refused.error)
+        self.assertEqual(set((queued - refused).mapped("state")), {"sent"})
         received = self.peer.received()
-        self.assertEqual(len(received), 50)
+        self.assertEqual(len(received), 49)
         for item in received:
             self.assertEqual(len(item["rcpt_tos"]), 1, "nobody sees the others")
             msg = parse(item["data"])
@@ -415,6 +420,61 @@ class TestSend(MailServerCase):
             self.assertEqual(
                 mail.contact_id.email, mail.email_to.split("<")[-1].strip(">")
             )
+        # the failure is listed with the rest of this mass mail
+        failed = self.env["crm.mail.message"].search(
+            result["domain"] + [("state", "=", "error")]
+        )
+        self.assertEqual(failed, refused)
+
+    def test_templates_render_for_the_recipient_in_his_language(self):
+        """A contact template in the recipient's language (subject too) and
+        a CRM mail template rendered for the mail answered."""
+        self.env["res.lang"]._activate_lang("ru_RU")
+        account = self.make_sender()
+        self.contact.lang = "ru_RU"
+        offer = self.env["mail.template"].create(
+            {
+                "name": "Offer",
+                "model_id": self.env.ref("base.model_res_partner").id,
+                "lang": "{{ object.lang }}",
+                "subject": "Offer for {{ object.name }}",
+                "body_html": "<p>Dear <t t-out='object.name'/>,</p>",
+            }
+        )
+        offer.with_context(lang="ru_RU").write(
+            {
+                "subject": "Предложение для {{ object.name }}",
+                "body_html": "<p>Уважаемый <t t-out='object.name'/>,</p>",
+            }
+        )
+        form = self.composer()
+        form.partner_ids.add(self.contact)
+        form.template_id = offer
+        self.assertEqual(form.subject, "Предложение для Иван Петров")
+        self.assertIn("Уважаемый Иван Петров", form.body)
+        self.assertIn("Anna Smirnova", form.body, "the signature stays")
+
+        self.deliver(
+            make_mail(subject="Заказ 16", sender="Иван Петров <ivan@romashka.example>")
+        )
+        account._fetch_locked()
+        original = self.env["crm.mail.message"].search([("subject", "=", "Заказ 16")])
+        answer = self.env["mail.template"].create(
+            {
+                "name": "Order received",
+                "model_id": self.env.ref("crm_mail_client.model_crm_mail_message").id,
+                "subject": "Re: {{ object.subject }} (принят)",
+                "body_html": "<p>Заказ от <t t-out='object.from_name'/> принят.</p>",
+            }
+        )
+        action = original.with_user(self.user_sales).action_reply()
+        form = self.composer(**action["context"])
+        form.template_id = answer
+        self.assertEqual(form.subject, "Re: Заказ 16 (принят)")
+        self.assertIn("Заказ от Иван Петров принят.", form.body)
+        self.send(form)
+        reply = self.sent_mails(account)
+        self.assertEqual((reply.state, reply.parent_id), ("sent", original))
 
     def test_interrupted_sending_is_never_resent(self):
         account = self.make_sender()

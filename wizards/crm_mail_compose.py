@@ -265,11 +265,10 @@ class CrmMailCompose(models.TransientModel):
         if not record:
             return {}
         res_id = record.id
+        # both in the recipient's language (the template's "lang")
         return {
-            "subject": template._render_field("subject", [res_id])[res_id],
-            "body": template._render_field("body_html", [res_id], compute_lang=True)[
-                res_id
-            ],
+            name: template._render_field(field, [res_id], compute_lang=True)[res_id]
+            for name, field in (("subject", "subject"), ("body", "body_html"))
         }
 
     # ------------------------------------------------------------
