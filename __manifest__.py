@@ -36,7 +36,7 @@
         "views/crm_mail_menus.xml",
     ],
     "assets": {
-        "web.assets_backend": ["crm_mail_client/static/src/**/*.js"],
+        "web.assets_backend": ["crm_mail_client/static/src/**/*"],
         "web.assets_tests": ["crm_mail_client/static/tests/tours/*.js"],
     },
     "application": True,

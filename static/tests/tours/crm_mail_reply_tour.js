@@ -16,6 +16,25 @@ registry.category("web_tour.tours").add("crm_mail_client_reply_tour", {
             run: "click",
         },
         {
+            content: "Its attachments",
+            trigger: ".modal .o_notebook a.nav-link[name='attachments']",
+            run: "click",
+        },
+        {
+            content: "Preview the PDF (its hostile file name is only text)",
+            trigger: ".modal a.o_crm_mail_attachment_preview:contains('.pdf')",
+            run: "click",
+        },
+        {
+            content: "The file viewer shows it",
+            trigger: ".o-FileViewer .o-FileViewer-main iframe[src*='viewer.html']",
+        },
+        {
+            content: "Close the preview",
+            trigger: ".o-FileViewer div[role='button'][aria-label='Close']",
+            run: "click",
+        },
+        {
             content: "Reply",
             trigger: ".modal button[name='action_reply']",
             run: "click",
