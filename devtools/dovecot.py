@@ -42,8 +42,9 @@ from .ports import LOOPBACK, free_port, port_open
 
 #: mail user of a root-run Dovecot (it refuses UID 0 for mail processes)
 ROOT_MAIL_USER = "nobody"
-#: special-use folders every mailbox gets (created at the first login)
-SPECIAL_FOLDERS = ("Sent", "Drafts", "Trash", "Junk")
+#: special-use folders every mailbox gets (created at the first login):
+#: special use -> folder name (a server may name them anything)
+SPECIAL_FOLDERS = {"Sent": "Sent", "Drafts": "Drafts", "Trash": "Trash", "Junk": "Junk"}
 #: seconds to wait for the listeners to open or close
 WAIT_SECONDS = 15
 #: seconds Dovecot's processes get to exit on their own when stopped
@@ -132,8 +133,13 @@ class Dovecot:
 
     host = LOOPBACK
 
-    def __init__(self, workdir, ports=None):
+    def __init__(self, workdir, ports=None, special_folders=None):
+        """
+        :param dict special_folders: names of special-use folders, e.g.
+            ``{"Sent": "Sent Items"}`` (the others keep their default names)
+        """
         self.workdir = Path(workdir).resolve()
+        self.special_folders = {**SPECIAL_FOLDERS, **(special_folders or {})}
         ports = ports or {}
         for name in PORT_NAMES:
             setattr(self, name, int(ports.get(name) or free_port()))
@@ -348,9 +354,9 @@ class Dovecot:
             home = f"{self.mail_dir}/%u"
             chroot = "  chroot =\n"
         mailboxes = "".join(
-            f"  mailbox {name} {{\n    special_use = \\{name}\n"
+            f'  mailbox "{name}" {{\n    special_use = \\{use}\n'
             "    auto = subscribe\n  }\n"
-            for name in SPECIAL_FOLDERS
+            for use, name in self.special_folders.items()
         )
         return f"""# written by devtools/dovecot.py: the system config is not read
 base_dir = {self.base_dir}

@@ -16,6 +16,7 @@ from odoo import Command, fields
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import Form, new_test_user, tagged
 
+from odoo.addons.crm_mail_client.devtools.dovecot import Dovecot
 from odoo.addons.crm_mail_client.devtools.smtp_peer import SmtpPeer
 from odoo.addons.crm_mail_client.mail_engine.imap_session import ImapSession
 
@@ -288,6 +289,35 @@ class TestSend(MailServerCase):
         # fetching the Sent folder later does not store the mail twice
         account._fetch_locked()
         self.assertEqual(len(self.sent_mails(account)), 1)
+
+    def test_sent_copy_goes_to_the_special_use_folder(self):
+        """A server whose Sent folder has another name (Outlook's "Sent
+        Items"): the copy goes where the \\Sent flag says, not to "Sent"."""
+        private = Dovecot(
+            tempfile.mkdtemp(prefix="crm_mail_dovecot_"),
+            special_folders={"Sent": "Sent Items"},
+        )
+        private.start()
+        self.addCleanup(private.stop)
+        private.add_user(self.mailbox, self.mailbox_password)
+        account = self.make_sender(
+            upload_sent=True,
+            incoming_port=private.imaps_port,
+            # its IMAP CA and the SMTP peer's: a bundle of both
+            ca_certificate=private.ca_pem + self.dovecot.ca_pem,
+        )
+        form = self.composer()
+        form.email_to = "ivan@romashka.example"
+        form.subject = "Sent Items"
+        self.send(form)
+        mail = self.sent_mails(account)
+        self.assertEqual((mail.state, mail.error), ("sent", False))
+        with ImapSession.open(account._incoming_config()) as session:
+            names = {folder.name for folder in session.list_folders()}
+            _validity, uids = session.search_uids("Sent Items")
+            (copy,) = session.fetch("Sent Items", uids)
+        self.assertNotIn("Sent", names)
+        self.assertEqual(parse(copy.raw)["Message-ID"], mail.message_id)
 
     def test_failures_keep_the_mail_and_retry(self):
         account = self.make_sender(smtp_password="wrong-password")
