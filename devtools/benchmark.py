@@ -144,7 +144,8 @@ if profiler:
     sql_db.Cursor.execute = counting
 queries = sql_db.sql_counter
 started = time.monotonic()
-batches = 0
+batches = done = 0
+curve = []  # (mails done, peak RSS MB so far) after each batch
 while True:
     if profiler:
         profiler.enable()
@@ -155,6 +156,8 @@ while True:
     batches += 1
     env.invalidate_all()
     log = account.fetch_log_ids[:1]
+    done += log.stored + log.quarantined
+    curve.append((done, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
     if not log.more_pending or log.error or batches > 10000:
         break
 elapsed = time.monotonic() - started
@@ -178,6 +181,7 @@ print("RESULT", json.dumps({
     "quarantined": quarantined, "linked": linked, "queries": queries,
     "batches": batches, "error": log.error or "",
     "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    "rss_curve": curve,
 }), flush=True)
 """
 
@@ -656,12 +660,30 @@ def summarize(results, partners, small_partners):
                 ratios[f"ours / {other}"] = (
                     ours["median msg/s"] / by[other]["median msg/s"]
                 )
+        # memory flat in N: the peak after a tenth of the mails against
+        # the peak after all of them, in the same process
+        tenth = [
+            _rss_at(r["rss_curve"], results["mails"] / 10)
+            for r in results["runs"][ours["name"]]
+            if r.get("rss_curve")
+        ]
+        if tenth and ours["peak RSS MB"]:
+            ours["RSS MB at N/10"] = max(tenth)
+            ratios["peak RSS at N / at N/10"] = ours["peak RSS MB"] / max(tenth)
         small = by.get(f"ours P={small_partners}")
         if small and small["median ms/mail"]:
             ratios[f"ms/mail P={partners} / P={small_partners}"] = (
                 ours["median ms/mail"] / small["median ms/mail"]
             )
     return {"rows": rows, "ratios": ratios}
+
+
+def _rss_at(curve, mails):
+    """Peak RSS (MB) once ``mails`` mails were done, from a run's curve."""
+    for done, rss in curve:
+        if done >= mails:
+            return rss
+    return curve[-1][1]
 
 
 def write_outputs(results, workdir, chart=True):
@@ -674,6 +696,7 @@ def write_outputs(results, workdir, chart=True):
         "best ms/mail",
         "median ms/mail",
         "queries/mail",
+        "RSS MB at N/10",
         "peak RSS MB",
     ]
 
