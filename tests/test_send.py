@@ -3,6 +3,7 @@ server (aiosmtpd on loopback, SMTPS and STARTTLS with AUTH) and Dovecot."""
 
 import email
 import email.policy
+import shutil
 import socket
 import tempfile
 from contextlib import contextmanager
@@ -293,10 +294,9 @@ class TestSend(MailServerCase):
     def test_sent_copy_goes_to_the_special_use_folder(self):
         """A server whose Sent folder has another name (Outlook's "Sent
         Items"): the copy goes where the \\Sent flag says, not to "Sent"."""
-        private = Dovecot(
-            tempfile.mkdtemp(prefix="crm_mail_dovecot_"),
-            special_folders={"Sent": "Sent Items"},
-        )
+        workdir = tempfile.mkdtemp(prefix="crm_mail_dovecot_")
+        self.addCleanup(shutil.rmtree, workdir, ignore_errors=True)
+        private = Dovecot(workdir, special_folders={"Sent": "Sent Items"})
         private.start()
         self.addCleanup(private.stop)
         private.add_user(self.mailbox, self.mailbox_password)
