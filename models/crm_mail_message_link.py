@@ -1,6 +1,7 @@
 import logging
 
 from odoo import api, fields, models
+from odoo.exceptions import UserError
 
 from ..mail_engine.addresses import domain_of, split_addresses
 from ..mail_engine.domains import company_name_from_domain, is_public_domain
@@ -217,12 +218,18 @@ class CrmMailMessage(models.Model):
     # ------------------------------------------------------------
 
     def action_blacklist_sender(self):
-        self.ensure_one()
-        return self.env["crm.mail.blacklist.wizard"]._open(self, whole_domain=False)
+        return self._open_blacklist(whole_domain=False)
 
     def action_blacklist_domain(self):
+        return self._open_blacklist(whole_domain=True)
+
+    def _open_blacklist(self, whole_domain):
         self.ensure_one()
-        return self.env["crm.mail.blacklist.wizard"]._open(self, whole_domain=True)
+        if self.direction != "incoming" or not self.email_from:
+            raise UserError(
+                self.env._("Only the sender of a received mail can be blacklisted.")
+            )
+        return self.env["crm.mail.blacklist.wizard"]._open(self, whole_domain)
 
     @api.model
     def action_relink_all(self):

@@ -1,4 +1,4 @@
-from odoo.exceptions import UserError, ValidationError
+from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import Form, tagged
 
 from .common import MailServerCase, make_mail
@@ -225,6 +225,23 @@ class TestLinking(MailServerCase):
         self.assertTrue(
             self.env["crm.mail.blacklist"].search([("pattern", "=", "@pest.example")])
         )
+
+    def test_blacklist_in_the_action_menu_for_received_mail(self):
+        """Administrators blacklist from a mail's Action menu; never the
+        sender of our own outgoing mail (that is us)."""
+        sender = self.env.ref(
+            "crm_mail_client.crm_mail_message_action_server_blacklist_sender"
+        )
+        mail = self.fetch_one(make_mail(sender="pest@pest.example"))
+        context = {"active_model": mail._name, "active_id": mail.id}
+        result = sender.with_context(**context).run()
+        wizard = self.env["crm.mail.blacklist.wizard"].browse(result["res_id"])
+        self.assertEqual(wizard.pattern, "pest@pest.example")
+        with self.assertRaises(AccessError):
+            sender.with_user(self.user_sales).with_context(**context).run()
+        mail.direction = "outgoing"
+        with self.assertRaises(UserError):
+            mail.action_blacklist_domain()
 
     def test_relink_after_new_address(self):
         self.set_policy("none")
