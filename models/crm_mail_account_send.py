@@ -1,4 +1,5 @@
 from odoo import api, models
+from odoo.exceptions import AccessError
 from odoo.osv import expression
 
 from ..mail_engine.addresses import format_address_list
@@ -52,6 +53,17 @@ class CrmMailAccount(models.Model):
         return bool(
             self.search_count(self._sendable_domain(user) + [("id", "=", self.id)])
         )
+
+    def _check_may_send(self):
+        """Raise unless the current user may send from this account."""
+        self.ensure_one()
+        if not self.sudo()._may_send(self.env.user):
+            raise AccessError(
+                self.env._(
+                    "You may not send mail from %(account)s.",
+                    account=self.sudo().name,
+                )
+            )
 
     def _from_header(self):
         """``Name <address>`` for the From header."""

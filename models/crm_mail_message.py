@@ -25,6 +25,10 @@ USER_FLAG_FIELDS = frozenset(
         "lead_id",
     }
 )
+# the states a user (not an administrator) may give a mail: draft or queued
+USER_SET_STATES = ("draft", "outgoing")
+# the states in which the mail a user wrote may still be changed
+USER_EDIT_STATES = ("draft", "outgoing", "error")
 
 
 class CrmMailMessage(models.Model):
@@ -157,10 +161,43 @@ class CrmMailMessage(models.Model):
                 )
             )
 
+    # ------------------------------------------------------------
+    # ORM: what the rights lines cannot express
+    # ------------------------------------------------------------
+
+    def _is_mail_manager(self):
+        return self.env.su or self.env.user.has_group(
+            "crm_mail_client.group_mail_manager"
+        )
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        # record rules let a user create outgoing mail of the accounts he
+        # sends from; he writes it himself, as a draft or queued for sending
+        if not self._is_mail_manager():
+            for vals in vals_list:
+                vals.setdefault("author_user_id", self.env.uid)
+                if (
+                    vals.get("direction") != "outgoing"
+                    or vals.get("state") not in USER_SET_STATES
+                    or vals["author_user_id"] != self.env.uid
+                ):
+                    raise AccessError(
+                        self.env._(
+                            "Only mail administrators may store a mail that "
+                            "was not written by you as a draft or for sending."
+                        )
+                    )
+                if vals["state"] == "outgoing" and vals.get("account_id"):
+                    self.env["crm.mail.account"].browse(
+                        vals.get("account_id")
+                    )._check_may_send()
+        return super().create(vals_list)
+
     def write(self, vals):
         # record rules check the mail before the write, not the values: a
         # user may not move a mail to another account or direction
-        if self.env.su or self.env.user.has_group("crm_mail_client.group_mail_manager"):
+        if self._is_mail_manager():
             return super().write(vals)
         if {"account_id", "direction", "author_user_id"} & set(vals):
             raise AccessError(
@@ -169,10 +206,11 @@ class CrmMailMessage(models.Model):
                     "account or change its direction or author."
                 )
             )
-        # a received or sent mail is a record of what was written: the
-        # write right relinks and flags it, it never rewrites or queues it
-        if set(vals) - USER_FLAG_FIELDS and self.filtered(
-            lambda m: m.direction == "incoming" or m.state == "sent"
+        # a received, fetched or sent mail is a record of what was written:
+        # the write right relinks and flags it, it never rewrites or queues it
+        changed = set(vals) - USER_FLAG_FIELDS
+        if changed and self.filtered(
+            lambda m: m.direction != "outgoing" or m.state not in USER_EDIT_STATES
         ):
             raise AccessError(
                 self.env._(
@@ -180,11 +218,22 @@ class CrmMailMessage(models.Model):
                     "review state, responsible and links (%(fields)s).",
                     fields=", ".join(
                         self._fields[name].get_description(self.env)["string"]
-                        for name in sorted(set(vals) - USER_FLAG_FIELDS)
+                        for name in sorted(changed)
                         if name in self._fields
                     ),
                 )
             )
+        if "state" in vals:
+            if vals["state"] not in USER_SET_STATES:
+                raise AccessError(
+                    self.env._(
+                        "Only the mail server sets a mail sent, failed or received."
+                    )
+                )
+            if vals["state"] == "outgoing":
+                # queueing is sending: the send cron mails it from the account
+                for account in self.account_id:
+                    account._check_may_send()
         return super().write(vals)
 
     def _compute_thread_count(self):

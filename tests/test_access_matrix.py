@@ -188,6 +188,75 @@ class TestAccessMatrix(AccessFixture, HttpCase):
             "crm.mail.message", "write", [self.x_out.id], {"body_html": "<p>x</p>"}
         )
 
+    def test_out_write_relinks_but_never_queues(self):
+        """The fetched copy of the team's own mail (Sent folder: outgoing,
+        received) is relinked with out_write, never rewritten or queued: the
+        send cron would mail it from X to anyone."""
+        self.x.sudo().smtp_host = "smtp.invalid"
+        fetched = self.x_out.sudo().copy(
+            {"state": "received", "dedupe_key": False, "subject": "fetched"}
+        )
+        self.x.access_ids.filtered(lambda r: r.user_id == self.user_a).write(
+            {"out_read": True, "out_write": True}
+        )
+        self.login(self.user_a)
+        for vals in (
+            {"state": "outgoing"},
+            {"state": "outgoing", "email_to": "victim@example.com"},
+            {"body_html": "<p>forged</p>"},
+            {"state": "sent"},
+        ):
+            with self.subTest(vals=vals):
+                self.assert_denied("crm.mail.message", "write", [fetched.id], vals)
+        result, error = self.call(
+            "crm.mail.message", "write", [fetched.id], {"review_state": "reviewed"}
+        )
+        self.assertIsNone(error)
+        self.assertEqual(
+            (fetched.state, fetched.review_state, fetched.subject),
+            ("received", "reviewed", "fetched"),
+        )
+
+    def test_queueing_needs_the_send_right(self):
+        """A failed mail is retried, and a draft queued, only by a user who
+        may still send from its account."""
+        self.x.sudo().smtp_host = "smtp.invalid"
+        failed = self.x_out.sudo().copy(
+            {
+                "state": "error",
+                "dedupe_key": False,
+                "author_user_id": self.user_a.id,
+                "error": "refused",
+            }
+        )
+        self.login(self.user_a)  # wrote it, may no longer send from X
+        self.assert_denied("crm.mail.message", "action_retry", [failed.id])
+        self.assert_denied(
+            "crm.mail.message", "write", [failed.id], {"state": "outgoing"}
+        )
+        self.assertEqual(failed.state, "error")
+        result, error = self.call(
+            "crm.mail.message", "write", [failed.id], {"state": "draft"}
+        )
+        self.assertIsNone(error, "taking it back to drafts is his")
+        # D may send from X: he creates drafts and queued mail of his own
+        self.login(self.user_d)
+        base = {"account_id": self.x.id, "direction": "outgoing", "subject": "s"}
+        for vals in (
+            {**base, "state": "sent"},
+            {**base, "state": "received"},
+            {**base, "state": "outgoing", "author_user_id": self.user_a.id},
+            {**base, "state": "draft", "direction": "incoming"},
+        ):
+            with self.subTest(vals=vals):
+                self.assert_denied("crm.mail.message", "create", vals)
+        mail_id, error = self.call(
+            "crm.mail.message", "create", {**base, "state": "outgoing"}
+        )
+        self.assertIsNone(error)
+        mail = self.env["crm.mail.message"].browse(mail_id)
+        self.assertEqual((mail.state, mail.author_user_id), ("outgoing", self.user_d))
+
     def test_send_cron_sends_outgoing_mail_only(self):
         """Whatever put it there, an incoming mail in the queue is not sent."""
         self.x_in.sudo().state = "outgoing"

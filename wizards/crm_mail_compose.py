@@ -1,7 +1,7 @@
 from markupsafe import Markup, escape
 
 from odoo import Command, api, fields, models
-from odoo.exceptions import AccessError, UserError
+from odoo.exceptions import UserError
 from odoo.tools import format_datetime
 
 from ..mail_engine import compose
@@ -308,13 +308,7 @@ class CrmMailCompose(models.TransientModel):
         """Refuse what cannot be sent, with a clear message; keep everything typed."""
         if not self.account_id:
             raise UserError(self.env._("Choose the account to send from."))
-        if not self.account_id._may_send():
-            raise AccessError(
-                self.env._(
-                    "You may not send mail from %(account)s.",
-                    account=self.account_id.name,
-                )
-            )
+        self.account_id._check_may_send()
         fields_to_check = [
             ("subject", self.env._("Subject")),
             ("email_to", self.env._("To")),
