@@ -1,6 +1,17 @@
 /** @odoo-module **/
 // A sales user answers a customer from the company's Mail tab (issue: workspace).
+import { rpc } from "@web/core/network/rpc";
 import { registry } from "@web/core/registry";
+
+async function isUnread(subject) {
+    const mails = await rpc("/web/dataset/call_kw/crm.mail.message/search_read", {
+        model: "crm.mail.message",
+        method: "search_read",
+        args: [[["subject", "=", subject]]],
+        kwargs: { fields: ["is_unread"] },
+    });
+    return mails[0].is_unread;
+}
 
 registry.category("web_tour.tours").add("crm_mail_client_reply_tour", {
     steps: () => [
@@ -19,6 +30,18 @@ registry.category("web_tour.tours").add("crm_mail_client_reply_tour", {
             content: "Its attachments",
             trigger: ".modal .o_notebook a.nav-link[name='attachments']",
             run: "click",
+        },
+        {
+            content: "Opened in the tab's dialog, the mail is read",
+            trigger: ".modal .o_form_view",
+            async run() {
+                for (let i = 0; i < 50 && (await isUnread("Заказ 15")); i++) {
+                    await new Promise((resolve) => setTimeout(resolve, 100));
+                }
+                if (await isUnread("Заказ 15")) {
+                    throw new Error("the mail opened from the Mail tab is still unread");
+                }
+            },
         },
         {
             content: "Preview the PDF (its hostile file name is only text)",
