@@ -184,8 +184,9 @@ class CrmMailMessage(models.Model):
                 ):
                     raise AccessError(
                         self.env._(
-                            "Only mail administrators may store a mail that "
-                            "was not written by you as a draft or for sending."
+                            "You may only create mail written by you, as a draft or "
+                            "queued for sending: received and sent mail comes "
+                            "from the mail server."
                         )
                     )
                 if vals["state"] == "outgoing" and vals.get("account_id"):
@@ -250,7 +251,11 @@ class CrmMailMessage(models.Model):
     @api.depends_context("uid")
     def _compute_is_unread(self):
         seen = self.env["crm.mail.message.seen"].search(
-            [("message_id", "in", self.ids), ("user_id", "=", self.env.uid)]
+            [
+                ("message_id", "in", self.ids),
+                ("user_id", "=", self.env.uid),
+                ("is_read", "=", True),
+            ]
         )
         seen_ids = set(seen.message_id.ids)
         for message in self:
@@ -260,20 +265,23 @@ class CrmMailMessage(models.Model):
         if operator not in ("=", "!="):
             return [("id", "=", 0)]
         seen = self.env["crm.mail.message.seen"]._search(
-            [("user_id", "=", self.env.uid)]
+            [("user_id", "=", self.env.uid), ("is_read", "=", True)]
         )
         unread = (operator == "=") == bool(value)
         return [("id", "not in" if unread else "in", seen.subselect("message_id"))]
 
+    def _my_seen(self):
+        return self.env["crm.mail.message.seen"].search(
+            [("message_id", "in", self.ids), ("user_id", "=", self.env.uid)]
+        )
+
     def action_mark_read(self):
         """Mark these mails read for the current user (no write right needed)."""
-        Seen = self.env["crm.mail.message.seen"]
-        done = set(
-            Seen.search(
-                [("message_id", "in", self.ids), ("user_id", "=", self.env.uid)]
-            ).message_id.ids
-        )
-        Seen.create(
+        self.check_access("read")
+        seen = self._my_seen()
+        seen.filtered(lambda s: not s.is_read).is_read = True
+        done = set(seen.message_id.ids)
+        self.env["crm.mail.message.seen"].create(
             [
                 {"message_id": mid, "user_id": self.env.uid}
                 for mid in self.ids
@@ -307,6 +315,5 @@ class CrmMailMessage(models.Model):
         return action
 
     def action_mark_unread(self):
-        self.env["crm.mail.message.seen"].search(
-            [("message_id", "in", self.ids), ("user_id", "=", self.env.uid)]
-        ).unlink()
+        self.check_access("read")
+        self._my_seen()._mark_unread()

@@ -39,8 +39,9 @@ class CrmMailMessage(models.Model):
                 ("show_images", "=", True),
             ]
         )
+        shown_ids = set(shown.message_id.ids)
         for mail in self:
-            mail.show_remote_images = mail in shown.message_id
+            mail.show_remote_images = mail.id in shown_ids
 
     @api.depends("body_html", "show_remote_images")
     @api.depends_context("uid")
@@ -141,9 +142,7 @@ class CrmMailMessage(models.Model):
         """Show the remote images of these mails to the current user (and
         mark them read: he is reading them)."""
         self.action_mark_read()
-        self.env["crm.mail.message.seen"].search(
-            [("message_id", "in", self.ids), ("user_id", "=", self.env.uid)]
-        ).show_images = True
+        self._my_seen().show_images = True
         self.invalidate_recordset(["show_remote_images", "body_display"])
 
     def _postpone(self, until):
@@ -173,5 +172,5 @@ class CrmMailMessage(models.Model):
         due.write({"review_state": "new", "postponed_until": False})
         self.env["crm.mail.message.seen"].sudo().search(
             [("message_id", "in", due.ids)]
-        ).unlink()
+        )._mark_unread()
         return due

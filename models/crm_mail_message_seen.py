@@ -19,7 +19,14 @@ class CrmMailMessageSeen(models.Model):
         default=lambda self: self.env.uid,
         index=True,
     )
+    is_read = fields.Boolean(default=True, index=True)
     show_images = fields.Boolean(help="The user asked to see the remote images.")
+
+    def _mark_unread(self):
+        """Unread again; a row that remembers "show images" stays, unread."""
+        keep = self.filtered("show_images")
+        keep.is_read = False
+        (self - keep).unlink()
 
     _sql_constraints = [
         ("uniq", "UNIQUE(message_id, user_id)", "A mail is read once per user.")

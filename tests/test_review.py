@@ -145,3 +145,45 @@ class TestReview(MailServerCase):
         other = mail.with_user(self.user_admin_mail)
         self.assertEqual(other.remote_image_count, 2)
         self.assertNotIn("tracker.example", str(other.body_display))
+
+    def test_unread_again_keeps_show_images(self):
+        """Mark Unread (or a postponed mail coming back) makes the mail bold
+        again without forgetting that its reader trusts its images."""
+        mail = self.fetch_one(
+            subject="Новости", html='<p><img src="https://cdn.example/logo.png"></p>'
+        )
+        mine = mail.with_user(self.user_sales)
+        mine.action_show_remote_images()
+        mine.action_mark_unread()
+        mine.invalidate_recordset()
+        self.assertTrue(mine.is_unread)
+        self.assertTrue(mine.show_remote_images, "still trusted")
+        self.assertIn(
+            mail,
+            self.env["crm.mail.message"]
+            .with_user(self.user_sales)
+            .search([("is_unread", "=", True)]),
+        )
+        mine.action_mark_read()
+        mine.invalidate_recordset()
+        self.assertFalse(mine.is_unread)
+        mail.write(
+            {
+                "review_state": "postponed",
+                "postponed_until": fields.Datetime.now() - timedelta(minutes=1),
+            }
+        )
+        self.env["crm.mail.message"]._cron_postponed_due()
+        mine.invalidate_recordset()
+        self.assertTrue(mine.is_unread)
+        self.assertTrue(mine.show_remote_images)
+
+    def test_marks_need_the_read_right(self):
+        mail = self.fetch_one(subject="Чужое")
+        stranger = new_test_user(
+            self.env, login="stranger_r", groups="sales_team.group_sale_salesman"
+        )
+        for method in ("action_mark_read", "action_mark_unread"):
+            with self.subTest(method=method), self.assertRaises(AccessError):
+                getattr(mail.with_user(stranger), method)()
+        self.assertFalse(mail.sudo().seen_ids)
