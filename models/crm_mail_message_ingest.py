@@ -57,7 +57,9 @@ class CrmMailMessage(models.Model):
                 or None,
             )
         except ParseError as error:
-            return self._quarantine(account, raw, source, str(error))
+            return self._quarantine(
+                account, raw, source, self._parse_error_message(error)
+            )
         key = parsed.message_id or "sha256:" + hashlib.sha256(raw).hexdigest()
         direction = "outgoing" if parsed.email_from == account.email else "incoming"
         if direction == "outgoing" and self._sent_to_itself(account, parsed):
@@ -104,7 +106,11 @@ class CrmMailMessage(models.Model):
                 account.id,
                 exc_info=True,
             )
-            return self._quarantine(account, raw, source, repr(error), key=key)
+            reason = self.env._(
+                "The mail was read but could not be stored: %(error)s",
+                error=repr(error),
+            )
+            return self._quarantine(account, raw, source, reason, key=key)
         cache[DELETE_FROM_SERVER] = delete
         return STORED, key
 
@@ -246,6 +252,22 @@ class CrmMailMessage(models.Model):
         }
 
     @api.model
+    @api.model
+    def _parse_error_message(self, error):
+        """A translated sentence for a mail the engine could not parse, with
+        the technical detail for whoever investigates."""
+        sentences = {
+            "empty": self.env._("The server gave an empty message."),
+            "not_a_mail": self.env._(
+                "The message has no mail headers: it is not an e-mail."
+            ),
+        }
+        sentence = sentences.get(
+            error.code, self.env._("The message cannot be parsed.")
+        )
+        detail = error.detail or error
+        return f"{sentence} ({detail})"
+
     def _quarantine(self, account, raw, source, reason, key=None):
         """Keep a mail that could not be parsed or stored, with its raw bytes.
 

@@ -127,6 +127,17 @@ class TestFetch(MailServerCase):
         raw = base64.b64decode(quarantined.attachment_ids.datas)
         self.assertEqual(raw.strip(), b"\x01\x02 not a mail at all \xff\xfe")
 
+    def test_quarantine_reason_in_the_owners_language(self):
+        self.env["res.lang"]._activate_lang("ru_RU")
+        self.env["ir.module.module"]._load_module_terms(["crm_mail_client"], ["ru_RU"])
+        self.deliver(b"\x01\x02 not a mail at all \xff\xfe")
+        account = self.make_account()
+        account.with_context(lang="ru_RU")._fetch_locked()
+        quarantined = self.messages(account, state="quarantined")
+        self.assertRegex(
+            quarantined.error, "^[А-Яа-яё ,.:-]+ \\(no mail header found\\)$"
+        )
+
     def test_database_error_is_no_quarantine(self):
         """A serialization failure while storing is the database's, not the
         mail's: nothing is quarantined, the run stops with a clear error and
