@@ -118,6 +118,7 @@ class SmtpPeer:
         self.smtps_port = free_port()
         self.starttls_port = free_port()
         self.messages = []
+        self.logins = 0  # accepted logins: one per SMTP session
         self._lock = threading.Lock()
         self._controllers = []
 
@@ -194,6 +195,9 @@ class SmtpPeer:
             and auth_data.login == self.login.encode()
             and auth_data.password == self.password.encode()
         )
+        if ok:
+            with self._lock:
+                self.logins += 1
         # handled=False: aiosmtpd answers "535" itself on a wrong password
         return AuthResult(success=ok, handled=False)
 
@@ -217,6 +221,7 @@ class SmtpPeer:
         """Forget the received messages (the ``.eml`` files stay)."""
         with self._lock:
             self.messages.clear()
+            self.logins = 0
 
 
 def main(argv=None):

@@ -112,7 +112,7 @@ class CrmMailMessage(models.Model):
     def _auto_commit_sending(self):
         return self.env["crm.mail.account"]._auto_commit()
 
-    def _send_now(self, auto_commit=False):
+    def _send_now(self, auto_commit=False, author_lang=False):
         """Send these queued mails, one SMTP session per account.
 
         Failures are kept on each mail (``state='error'`` and the reason);
@@ -120,32 +120,44 @@ class CrmMailMessage(models.Model):
 
         :param bool auto_commit: commit around every mail (cron only): a
             mail handed to the server must never be sent twice after a crash
+        :param bool author_lang: write each failure in the language of the
+            mail's author (cron only: it has no user language)
         """
         queued = self.filtered(
             lambda m: m.state == "outgoing" and m.direction == "outgoing"
         )
+
+        def in_lang(mails):
+            return mails._by_author_lang() if author_lang else [mails]
+
         for account in queued.account_id:
             mails = queued.filtered(lambda m, a=account: m.account_id == a)
             server = f"{account.smtp_host}:{account.smtp_port}"
             if not account.smtp_host:
-                mails._send_failed(
-                    self.env._(
-                        "The account %(account)s has no SMTP server.",
-                        account=account.name,
-                    ),
-                    auto_commit,
-                )
+                for group in in_lang(mails):
+                    group._send_failed(
+                        group.env._(
+                            "The account %(account)s has no SMTP server.",
+                            account=account.name,
+                        ),
+                        auto_commit,
+                    )
                 continue
             try:
                 smtp = smtp_session.open_smtp(account._smtp_config())
             except MailEngineError as error:
-                mails._send_failed(
-                    account._engine_error_message(error, server), auto_commit
-                )
+                for group in in_lang(mails):
+                    group._send_failed(
+                        account.with_env(group.env)._engine_error_message(
+                            error, server
+                        ),
+                        auto_commit,
+                    )
                 continue
             try:
-                for mail in mails:
-                    mail._send_one(smtp, server, auto_commit)
+                for group in in_lang(mails):
+                    for mail in group:
+                        mail._send_one(smtp, server, auto_commit)
             finally:
                 try:
                     smtp.quit()
@@ -295,8 +307,7 @@ class CrmMailMessage(models.Model):
             )
         queue = [("state", "=", "outgoing"), ("direction", "=", "outgoing")]
         queued = Message.search(queue, limit=batch_size)
-        for mails in queued._by_author_lang():
-            mails._send_now(auto_commit=auto_commit)
+        queued._send_now(auto_commit=auto_commit, author_lang=True)
         remaining = Message.search_count(queue)
         self.env["ir.cron"]._notify_progress(done=len(queued), remaining=remaining)
 

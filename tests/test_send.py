@@ -456,6 +456,30 @@ class TestSend(MailServerCase):
         )
         self.assertEqual(failed, refused)
 
+    def test_cron_sends_one_session_per_account(self):
+        """Authors of several languages: each failure is written in its
+        author's language, but the account logs in to its server once."""
+        account = self.make_sender()
+        self.env["res.lang"]._activate_lang("ru_RU")
+        self.user_sales.lang = "ru_RU"
+        Message = self.env["crm.mail.message"]
+        for user in (self.user_sales, self.env.ref("base.user_admin")):
+            Message.create(
+                {
+                    "account_id": account.id,
+                    "direction": "outgoing",
+                    "state": "outgoing",
+                    "author_user_id": user.id,
+                    "email_from": account.email,
+                    "email_to": "client@client.example",
+                    "subject": f"from {user.login}",
+                }
+            )
+        with real_smtp():
+            Message.with_context(lang=None)._cron_send_mail()
+        self.assertEqual(len(self.peer.received()), 2)
+        self.assertEqual(self.peer.logins, 1)
+
     def test_templates_render_for_the_recipient_in_his_language(self):
         """A contact template in the recipient's language (subject too) and
         a CRM mail template rendered for the mail answered."""
