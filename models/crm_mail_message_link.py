@@ -201,7 +201,11 @@ class CrmMailMessage(models.Model):
     # ------------------------------------------------------------
 
     def _relink(self):
-        """Link these mails again (after a partner got a new address)."""
+        """Link these mails again (after a partner got a new address).
+
+        :return: the mails whose contact or company changed
+        """
+        changed = self.browse()
         for mail in self.sudo():
             if mail.direction == "incoming":
                 addresses = [mail.email_from]
@@ -210,8 +214,12 @@ class CrmMailMessage(models.Model):
                     ",".join(filter(None, [mail.email_to, mail.email_cc]))
                 )
             values = self._match_partner(addresses, mail.account_id.company_id)
-            if values:
+            if any(
+                (mail[name].id or False) != (v or False) for name, v in values.items()
+            ):
                 mail.write(values)
+                changed |= mail
+        return self.browse(changed.ids)
 
     # ------------------------------------------------------------
     # ACTIONS

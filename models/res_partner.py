@@ -64,13 +64,13 @@ class ResPartner(models.Model):
         # filling an empty link needs the read right; replacing one, Edit
         linked = mails.filtered(lambda m: m.partner_id or m.contact_id)
         mails -= linked - linked._filtered_access("write")
-        mails._relink()
+        changed = mails._relink()
         return {
             "type": "ir.actions.client",
             "tag": "display_notification",
             "params": {
                 "type": "success",
-                "message": self.env._("%s mails linked again.", len(mails)),
+                "message": self.env._("%s mails linked again.", len(changed)),
                 "next": {"type": "ir.actions.client", "tag": "soft_reload"},
             },
         }

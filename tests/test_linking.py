@@ -248,9 +248,13 @@ class TestLinking(MailServerCase):
         mail = self.fetch_one(make_mail(sender="ivan.new@romashka.example"))
         self.assertFalse(mail.contact_id)
         self.ivan.email = "ivan@romashka.example, ivan.new@romashka.example"
-        self.ivan.action_crm_mail_relink()
+        result = self.ivan.action_crm_mail_relink()
         self.assertEqual(mail.contact_id, self.ivan)
         self.assertEqual(mail.partner_id, self.romashka)
+        self.assertEqual(result["params"]["message"], "1 mails linked again.")
+        # the same mail again: nothing changes, nothing is counted
+        result = self.ivan.action_crm_mail_relink()
+        self.assertEqual(result["params"]["message"], "0 mails linked again.")
 
     def test_outgoing_links_recipient(self):
         mail = self.fetch_one(
