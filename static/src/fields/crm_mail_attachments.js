@@ -1,8 +1,9 @@
 /** @odoo-module **/
 // Attachments of a mail: a click on one previews it in Odoo's file viewer
 // (images, PDF, text, video); what cannot be previewed is downloaded. The
-// server sends every file with "Content-Security-Policy: default-src 'none'",
-// so a hostile HTML or SVG attachment runs nothing in the preview either.
+// server sends every file with "Content-Security-Policy: default-src 'none'";
+// still, an HTML or XML attachment (a phishing page, say) is only
+// downloaded, never rendered inside Odoo.
 import { registry } from "@web/core/registry";
 import { FileModel } from "@web/core/file_viewer/file_model";
 import { useFileViewer } from "@web/core/file_viewer/file_viewer_hook";
@@ -31,11 +32,16 @@ export class CrmMailAttachmentsField extends Many2ManyBinaryField {
     }
 
     isViewable(file) {
+        const mimetype = file.mimetype || "";
+        if (/html|xml/.test(mimetype) && mimetype !== "image/svg+xml") {
+            return false; // an SVG is shown as an image: no script runs
+        }
         return this.viewerFiles.find((f) => f.id === file.id).isViewable;
     }
 
     onPreview(file) {
-        const files = this.viewerFiles;
+        // the viewer's arrows go through the previewable files only
+        const files = this.viewerFiles.filter((f) => this.isViewable(f));
         this.fileViewer.open(
             files.find((f) => f.id === file.id),
             files

@@ -44,6 +44,16 @@ registry.category("web_tour.tours").add("crm_mail_client_reply_tour", {
             },
         },
         {
+            content: "An HTML attachment is only downloaded, never rendered in Odoo",
+            trigger: ".modal .o_crm_mail_attachment a[download]:contains('invoice.html')",
+            run() {
+                const preview = [...document.querySelectorAll(".modal .o_crm_mail_attachment_preview")];
+                if (preview.some((link) => link.textContent.includes("invoice.html"))) {
+                    throw new Error("the HTML attachment opens in the file viewer");
+                }
+            },
+        },
+        {
             content: "Preview the PDF (its hostile file name is only text)",
             trigger: ".modal a.o_crm_mail_attachment_preview:contains('.pdf')",
             run: "click",
