@@ -661,15 +661,16 @@ def summarize(results, partners, small_partners):
                     ours["median msg/s"] / by[other]["median msg/s"]
                 )
         # memory flat in N: the peak after a tenth of the mails against
-        # the peak after all of them, in the same process
-        tenth = [
-            _rss_at(r["rss_curve"], results["mails"] / 10)
+        # the peak after all of them, in the same process (the worst run)
+        pairs = [
+            (r["rss_mb"] / _rss_at(r["rss_curve"], results["mails"] / 10), r)
             for r in results["runs"][ours["name"]]
-            if r.get("rss_curve")
+            if r.get("rss_curve") and r.get("rss_mb")
         ]
-        if tenth and ours["peak RSS MB"]:
-            ours["RSS MB at N/10"] = max(tenth)
-            ratios["peak RSS at N / at N/10"] = ours["peak RSS MB"] / max(tenth)
+        if pairs:
+            ratio, run = max(pairs, key=lambda pair: pair[0])
+            ours["RSS MB at N/10"] = _rss_at(run["rss_curve"], results["mails"] / 10)
+            ratios["peak RSS at N / at N/10"] = ratio
         small = by.get(f"ours P={small_partners}")
         if small and small["median ms/mail"]:
             ratios[f"ms/mail P={partners} / P={small_partners}"] = (
