@@ -30,6 +30,8 @@ import os
 import pwd
 import shutil
 import signal
+import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -251,13 +253,30 @@ class Dovecot:
                 start_new_session=True,
             )
         deadline = time.monotonic() + WAIT_SECONDS
-        while not all(port_open(getattr(self, n)) for n in PORT_NAMES):
+        # open ports are not a working server: the master binds them before
+        # its children (config, auth, login) exist. Ready is when a client
+        # gets a greeting over TLS on both implicit-TLS ports.
+        while not (
+            all(port_open(getattr(self, n)) for n in PORT_NAMES)
+            and self._greets(self.imaps_port, b"* OK")
+            and self._greets(self.pop3s_port, b"+OK")
+        ):
             if self._proc.poll() is not None or time.monotonic() > deadline:
                 tail = self.log_tail()
                 # not stop(): a port may be busy because someone else has it
                 self._terminate()
                 raise RuntimeError(f"Dovecot did not start:\n{tail}")
             time.sleep(0.05)
+
+    def _greets(self, port, greeting):
+        """Whether the TLS listener on ``port`` answers with ``greeting``."""
+        context = ssl.create_default_context(cafile=self.ca_path)
+        try:
+            with socket.create_connection((self.host, port), timeout=2) as raw:
+                with context.wrap_socket(raw, server_hostname="localhost") as tls:
+                    return tls.recv(64).startswith(greeting)
+        except (OSError, ssl.SSLError):
+            return False
 
     def stop(self):
         """Stop Dovecot (by the PID of its master) and wait for its ports to close.

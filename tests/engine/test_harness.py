@@ -10,6 +10,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -44,23 +45,36 @@ def imap_login(description, login, password):
         return [f.name for f in session.list_folders()]
 
 
+def wait_for(predicate, seconds=15):
+    """Poll ``predicate`` until it is true; its last value otherwise."""
+    deadline = time.monotonic() + seconds
+    while not (value := predicate()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return value
+
+
 def test_start_stop_twice_leaves_nothing(tmp_path):
     workdir = tmp_path / "dc"
     dovecot = Dovecot(workdir)
-    for _round in range(2):
-        dovecot.start()
-        dovecot.start()  # already running: no second instance
-        pid = dovecot.pid
-        processes = [pid, *_children(pid)]
-        assert len(processes) > 3  # master, log, config, anvil, login...
-        assert all(port_open(getattr(dovecot, name)) for name in PORTS)
-        assert pgrep(str(workdir))
-        dovecot.stop()
-        assert not any(_pid_alive(p) for p in processes)
-        assert not any(port_open(getattr(dovecot, name)) for name in PORTS)
-        assert pgrep(str(workdir)) == []
-        assert dovecot.pid is None
-    dovecot.stop()  # idempotent
+    try:
+        for _round in range(2):
+            dovecot.start()
+            dovecot.start()  # already running: no second instance
+            pid = dovecot.pid
+            # the master spawns its children (log, config, anvil, login...)
+            # on its own time: wait for them rather than race them
+            assert wait_for(lambda pid=pid: len(_children(pid)) >= 3)
+            processes = [pid, *_children(pid)]
+            assert all(port_open(getattr(dovecot, name)) for name in PORTS)
+            assert pgrep(str(workdir))
+            dovecot.stop()
+            assert not any(_pid_alive(p) for p in processes)
+            assert not any(port_open(getattr(dovecot, name)) for name in PORTS)
+            assert pgrep(str(workdir)) == []
+            assert dovecot.pid is None
+        dovecot.stop()  # idempotent
+    finally:
+        dovecot.stop()  # whatever failed above, nothing stays running
 
 
 def test_restart_keeps_ports_and_mail(tmp_path):
@@ -137,18 +151,22 @@ def test_two_certificate_authorities_are_unrelated(tmp_path):
 
 def test_smtp_peer_start_stop(tmp_path):
     peer = SmtpPeer(tmp_path / "smtp", login="l", password="p")
-    for _round in range(2):
-        peer.start()
-        assert port_open(peer.smtps_port) and port_open(peer.starttls_port)
-        context = ssl.create_default_context(cadata=peer.ca_pem)
-        with context.wrap_socket(
-            socket.create_connection((peer.host, peer.smtps_port)),
-            server_hostname="localhost",
-        ) as tls:
-            assert tls.recv(100).startswith(b"220")
+    try:
+        for _round in range(2):
+            peer.start()
+            assert port_open(peer.smtps_port) and port_open(peer.starttls_port)
+            context = ssl.create_default_context(cadata=peer.ca_pem)
+            with context.wrap_socket(
+                socket.create_connection((peer.host, peer.smtps_port)),
+                server_hostname="localhost",
+            ) as tls:
+                assert tls.recv(100).startswith(b"220")
+            peer.stop()
+            assert not port_open(peer.smtps_port)
+            assert not port_open(peer.starttls_port)
         peer.stop()
-        assert not port_open(peer.smtps_port) and not port_open(peer.starttls_port)
-    peer.stop()
+    finally:
+        peer.stop()
 
 
 def _run_cli(args, ready_key):
