@@ -107,50 +107,143 @@ def replace_cids(html, mapping):
     return _CID_URL_RE.sub(_replace, html)
 
 
-#: a URL the browser would fetch from elsewhere (a tracking pixel, say);
-#: ``/web/image/...`` (our own stored cid images) and ``data:`` stay
-_REMOTE_URL_RE = re.compile(r"^\s*(?:[a-z][a-z0-9+.-]*:)?//", re.IGNORECASE)
-_CSS_REMOTE_RE = re.compile(
-    r"""url\(\s*(["']?)\s*(?:[a-z][a-z0-9+.-]*:)?//[^)]*\)""", re.IGNORECASE
-)
+#: what a mail may make the browser load by itself: inline data, a part of
+#: the mail (``cid:``) and our own stored attachments. Everything else is
+#: remote, however it is spelt: ``http:evil.test`` (no slashes), ``//x``,
+#: ``/\\x``, a relative path, an entity or a CSS escape.
+_LOCAL_PATHS = ("/web/image/", "/web/content/")
+#: characters browsers drop from URLs (ASCII tab and newlines anywhere;
+#: C0 controls and spaces at the ends)
+_URL_JUNK_RE = re.compile(r"[\t\n\r]")
+_URL_TRIM = "".join(chr(code) for code in range(0x21))
 #: attributes that make a browser load a resource by themselves
-_LOADING_ATTRS = ("src", "srcset", "background", "poster", "lowsrc", "dynsrc")
+_LOADING_ATTRS = (
+    "src",
+    "srcset",
+    "background",
+    "poster",
+    "lowsrc",
+    "dynsrc",
+    "data",
+    "href",
+    "xlink:href",
+    "{http://www.w3.org/1999/xlink}href",
+)
+#: elements whose ``href`` is a link to click, not a load
+_LINK_TAGS = ("a", "area")
+#: CSS that loads an image, once escapes are undone: url(), image-set()...
+_CSS_LOADER_RE = re.compile(
+    r"(?:url|image-set|-webkit-image-set|image|cross-fade|element)\s*\(|@import",
+    re.IGNORECASE,
+)
+_CSS_URL_RE = re.compile(r"""url\(\s*(["']?)(.*?)\1\s*\)""", re.IGNORECASE | re.S)
+_CSS_STRING_RE = re.compile(r"""(["'])(.*?)\1""", re.S)
+_CSS_ESCAPE_RE = re.compile(r"\\(?:([0-9a-fA-F]{1,6})\s?|(.))", re.S)
 BLOCKED_ATTR = "data-crm-mail-blocked"
 
 
-def block_remote_images(html):
-    """Remove every reference to remote content a browser would load by itself.
+def is_local_url(url):
+    """Whether a browser would load ``url`` from the mail or from us only.
 
-    Remote images (``<img src="https://...">``, ``srcset``, ``background``,
-    ``poster``, CSS ``url(//...)``) tell the sender when and where the mail
-    was opened. The blocked elements keep their ``alt`` text and get a
-    ``data-crm-mail-blocked`` attribute.
+    :param str url: an attribute value or CSS url, entities already decoded
+    :return: True for ``data:``, ``cid:`` and our ``/web/image/`` or
+        ``/web/content/`` paths; False for anything that may leave
+    """
+    url = _URL_JUNK_RE.sub("", url).strip(_URL_TRIM)
+    if not url or url.startswith("#"):
+        return True  # nothing to load, or a place in this page
+    # browsers read a backslash as a slash in web URLs: /\\evil.test
+    url = url.replace("\\", "/").lower()
+    if url.startswith(("data:", "cid:")):
+        return True
+    # our own paths, and no way out of them: /web/image/../session/logout
+    return url.startswith(_LOCAL_PATHS) and ".." not in url and "%2e" not in url
+
+
+def _css_unescape(text):
+    def unescape(match):
+        if match.group(1):
+            code = int(match.group(1), 16)
+            return chr(code) if 0 < code < 0x110000 else "\ufffd"
+        return match.group(2)
+
+    return _CSS_ESCAPE_RE.sub(unescape, text)
+
+
+def _css_loads_remote(value):
+    """Whether a CSS value (a declaration or a style sheet) loads anything
+    that is not local: every ``url()`` and every string of ``image-set()``
+    counts; an escaped or unparsable loader counts as remote."""
+    text = _css_unescape(value)
+    if not _CSS_LOADER_RE.search(text):
+        return False
+    if "@import" in text.lower():
+        return True
+    urls = [m.group(2) for m in _CSS_URL_RE.finditer(text)]
+    # image-set("a.png" 1x) takes plain strings as URLs
+    urls += [m.group(2) for m in _CSS_STRING_RE.finditer(_CSS_URL_RE.sub("", text))]
+    if not urls:
+        return True  # a loader we could not read: not trusted
+    return not all(is_local_url(url) for url in urls)
+
+
+def _safe_style(style):
+    """The declarations of a style attribute that load nothing remote.
+
+    :return: ``(style, removed)``: the kept declarations and how many went
+    """
+    kept, removed = [], 0
+    for declaration in style.split(";"):
+        if _css_loads_remote(declaration):
+            removed += 1
+        elif declaration.strip():
+            kept.append(declaration.strip())
+    return ";".join(kept), removed
+
+
+def block_remote_images(html):
+    """Remove every reference to content a browser would load by itself
+    from anywhere but the mail and our own server.
+
+    An allowlist (see :func:`is_local_url`): remote images (a tracking
+    pixel tells the sender when and where the mail was opened) are blocked
+    however their URL is written, in ``src``, ``srcset``, ``background``,
+    ``poster`` and the like, and in every CSS ``url()`` or ``image-set()``
+    of a style attribute. The blocked elements keep their ``alt`` text and
+    get a ``data-crm-mail-blocked`` attribute.
 
     :param str html: sanitized HTML
     :return: tuple ``(html, blocked)``: the HTML without remote loads and
         how many references were removed
     """
-    if not html or ("//" not in html):
+    if not html or "<" not in html:
         return html, 0
     root = lxml_html.fragment_fromstring(html, create_parent="div")
     blocked = 0
-    for element in root.iter(etree.Element):
+    for element in list(root.iter(etree.Element)):
+        if element.tag == "style":
+            if _css_loads_remote(element.text or ""):
+                element.drop_tree()
+                blocked += 1
+            continue
         for attr in _LOADING_ATTRS:
             value = element.get(attr)
-            if value is None:
+            if value is None or (attr == "href" and element.tag in _LINK_TAGS):
                 continue
-            urls = [part.strip().split(" ")[0] for part in value.split(",")]
-            if attr != "srcset":
-                urls = [value]
-            if any(_REMOTE_URL_RE.match(url) for url in urls):
+            urls = [value]
+            if attr == "srcset":
+                urls = [part.strip().split(" ")[0] for part in value.split(",")]
+            if not all(is_local_url(url) for url in urls):
                 del element.attrib[attr]
                 element.set(BLOCKED_ATTR, "1")
                 blocked += 1
         style = element.get("style")
-        if style and _CSS_REMOTE_RE.search(style):
-            element.set("style", _CSS_REMOTE_RE.sub("none", style))
-            element.set(BLOCKED_ATTR, "1")
-            blocked += 1
+        if style:
+            safe, removed = _safe_style(style)
+            if removed:
+                element.set("style", safe)
+                element.set(BLOCKED_ATTR, "1")
+                blocked += removed
     if not blocked:
         return html, 0
     inner = (root.text or "") + "".join(

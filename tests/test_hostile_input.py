@@ -159,6 +159,37 @@ class TestHostileInput(MailServerCase):
         self.assert_inert(mail.body_html)
         self.assertIn("https://ok.example/", mail.body_html)
 
+    def test_remote_images_blocked_however_spelt(self):
+        """Issue #18 item 23: URLs without slashes and CSS image-set() pass
+        Odoo's sanitizer; no tracking pixel may load on open, in a reply's
+        quote, a lead's description or a chatter note."""
+        self.deliver(
+            make_mail(
+                html='<p>offer</p><img src="http:evil.test/open.gif" alt="logo">'
+                "<div style=\"background-image: image-set('https://evil.test/i.png'"
+                ' 1x); color: red">styled</div>'
+                '<table background="http:evil.test/bg.png"><tr><td>t</td></tr>'
+                "</table>"
+            )
+        )
+        mail = self.fetch()
+        self.assertIn("evil.test", str(mail.body_html), "stored as received")
+        self.assertNotIn("evil.test", str(mail.body_display))
+        # the field's sanitizer drops table@background; the other two stay
+        self.assertEqual(mail.remote_image_count, 2, mail.body_html)
+        quote = (
+            self.env["crm.mail.compose"]
+            .with_context(crm_mail_compose_mode="reply", default_parent_id=mail.id)
+            .default_get(["body", "parent_id"])["body"]
+        )
+        self.assertIn("offer", quote)
+        self.assertNotIn("evil.test", quote)
+        lead = self.env["crm.lead"].browse(mail.action_create_lead()["res_id"])
+        self.assertIn("offer", str(lead.description))
+        self.assertNotIn("evil.test", str(lead.description))
+        note = mail._log_note_on(lead)
+        self.assertNotIn("evil.test", str(note.body))
+
     def test_views_never_show_body_html(self):
         Message = self.env["crm.mail.message"]
         arch = Message.get_views([(False, "list")])["views"]["list"]["arch"]

@@ -848,3 +848,46 @@ def test_block_remote_images():
     assert block_remote_images(None) == (None, 0)
     local = '<a href="https://x.example">link</a><img src="/web/image/1">'
     assert block_remote_images(local) == (local, 0)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # a scheme without slashes: browsers resolve it to http://evil.test
+        '<img src="http:evil.test/p.gif" alt="x">',
+        '<img src="HTTPS:evil.test/p.gif">',
+        '<img src="/\\evil.test/p.gif">',
+        '<img src="  //evil.test/p.gif">',
+        '<img src="ht&#x09;tp://evil.test/p.gif">',
+        '<img src="evil.test.png">',
+        '<img src="/web/image/../session/logout?evil">',
+        '<img srcset="/web/image/1 1x, http:evil.test/p.png 2x">',
+        '<table background="http:evil.test/bg.png"><tr><td>x</td></tr></table>',
+        # CSS: image-set takes bare strings, escapes spell url()
+        "<div style=\"background-image: image-set('https://evil.test/p.png' 1x)\">x</div>",
+        '<div style="background-image: -webkit-image-set(url(//evil.test/p.png) 1x)">'
+        "x</div>",
+        '<div style="background: u\\72l(https://evil.test/p.png)">x</div>',
+        '<div style="background-image: url(http:evil.test/p.png)">x</div>',
+        "<style>@import 'https://evil.test/a.css';</style><p>x</p>",
+    ],
+)
+def test_block_remote_images_is_an_allowlist(body):
+    """Only data:, cid: and our own /web/image and /web/content paths load."""
+    from mail_engine.mime_html import block_remote_images
+
+    html, blocked = block_remote_images(body)
+    assert blocked >= 1
+    assert "evil" not in html
+
+
+def test_block_remote_images_keeps_what_is_local():
+    from mail_engine.mime_html import block_remote_images
+
+    body = (
+        '<p style="color:red;background-image:url(/web/image/7)">'
+        '<img src="cid:logo@x"><img src="/web/content/9?download=1">'
+        '<img src="data:image/gif;base64,R0lGOD"><a href="http:elsewhere.test">'
+        "link</a></p>"
+    )
+    assert block_remote_images(body) == (body, 0)
