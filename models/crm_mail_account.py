@@ -6,6 +6,26 @@ from ..mail_engine.presets import preset_for
 
 SECURITY = [("ssl", "SSL/TLS"), ("starttls", "STARTTLS")]
 SECRET_GROUP = "crm_mail_client.group_mail_manager"
+#: where and as whom the secrets are sent: a non-administrator who changes
+#: one of these clears the stored secrets (they were typed for the old
+#: server, perhaps by an administrator)
+CONNECTION_FIELDS = (
+    "email",
+    "protocol",
+    "incoming_host",
+    "incoming_port",
+    "incoming_security",
+    "login",
+    "smtp_host",
+    "smtp_port",
+    "smtp_security",
+    "smtp_same_credentials",
+    "smtp_login",
+    "verify_certificate",
+    "ca_certificate",
+)
+#: the stored secrets of an account
+SECRET_FIELDS = ("password", "smtp_password")
 
 
 class CrmMailAccount(models.Model):
@@ -312,10 +332,29 @@ class CrmMailAccount(models.Model):
             raise AccessError(
                 self.env._("Only administrators may give a mailbox to another user.")
             )
+        if not self.env.su and not self.env.user.has_group(SECRET_GROUP):
+            self._clear_secrets_on_move(vals)
         res = super().write(vals)
         if "active" in vals:
             self._toggle_cron()
         return res
+
+    def _clear_secrets_on_move(self, vals):
+        """Secrets never follow a server or login changed by a non-administrator.
+
+        The owner of a mailbox set up by an administrator could otherwise
+        point it at his own server (verification off) and press Test
+        Connection to receive the administrator's password. A secret typed
+        in the same write is set afterwards and kept.
+        """
+        moved = self.filtered(
+            lambda account: any(
+                name in vals and (account[name] or False) != (vals[name] or False)
+                for name in CONNECTION_FIELDS
+            )
+        )
+        if moved:
+            moved.sudo().write(dict.fromkeys(SECRET_FIELDS, False))
 
     def unlink(self):
         res = super().unlink()

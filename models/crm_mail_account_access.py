@@ -86,14 +86,14 @@ class CrmMailAccountAccess(models.Model):
         """What record rules cannot say: a non-administrator changes lines of
         the accounts he manages only, on the side he manages, never his own.
 
-        :param list changes: tuples (account id, user id, touches incoming
-            flags, touches outgoing flags)
+        :param list changes: tuples (account id, user ids the change
+            concerns, touches incoming flags, touches outgoing flags)
         """
         if self.env.su or self.env.user.has_group(MANAGER_GROUP):
             return
         uid = self.env.uid
         Account = self.env["crm.mail.account"].sudo()
-        for account_id, user_id, touches_in, touches_out in changes:
+        for account_id, user_ids, touches_in, touches_out in changes:
             account = Account.browse(account_id)
             if account.user_id.id == uid:
                 continue  # the owner of a personal account manages it
@@ -108,7 +108,7 @@ class CrmMailAccountAccess(models.Model):
                 raise AccessError(
                     self.env._("You may not manage the rights of %s.", account.name)
                 )
-            if user_id == uid:
+            if uid in user_ids:
                 raise AccessError(self.env._("You may not change your own rights."))
 
     @staticmethod
@@ -120,12 +120,15 @@ class CrmMailAccountAccess(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
+        # a flag left out takes its default (Read Incoming is on): it is
+        # granted all the same
+        defaults = self.default_get(FLAGS)
         self._check_manage(
             [
                 (
                     vals.get("account_id"),
-                    vals.get("user_id"),
-                    *self._sides([f for f in FLAGS if vals.get(f)]),
+                    {vals.get("user_id")},
+                    *self._sides([f for f in FLAGS if vals.get(f, defaults.get(f))]),
                 )
                 for vals in vals_list
             ]
@@ -139,18 +142,18 @@ class CrmMailAccountAccess(models.Model):
             for line in self
         ):
             raise AccessError(self.env._("A right cannot move to another account."))
-        self._check_manage(
-            [
-                (
-                    line.account_id.id,
-                    vals.get("user_id", line.user_id.id),
-                    *self._sides(
-                        [f for f in FLAGS if f in vals and vals[f] != line[f]]
-                    ),
-                )
-                for line in self
-            ]
-        )
+        changes = []
+        for line in self:
+            if "user_id" in vals and vals["user_id"] != line.user_id.id:
+                # the line's rights go to another user: all of them count,
+                # for the one who loses them and the one who gets them
+                flags = [f for f in FLAGS if vals.get(f, line[f]) or line[f]]
+                users = {line.user_id.id, vals["user_id"]}
+            else:
+                flags = [f for f in FLAGS if f in vals and vals[f] != line[f]]
+                users = {line.user_id.id}
+            changes.append((line.account_id.id, users, *self._sides(flags)))
+        self._check_manage(changes)
         return super().write(vals)
 
     def unlink(self):
@@ -158,7 +161,7 @@ class CrmMailAccountAccess(models.Model):
             [
                 (
                     line.account_id.id,
-                    line.user_id.id,
+                    {line.user_id.id},
                     *self._sides([f for f in FLAGS if line[f]]),
                 )
                 for line in self

@@ -54,6 +54,33 @@ class CrmMailAccount(models.Model):
             self.search_count(self._sendable_domain(user) + [("id", "=", self.id)])
         )
 
+    def _has_send_right(self, user=None):
+        """Whether ``user`` may send from this account (owner, *Send* or
+        administrator), whatever its SMTP settings are today."""
+        self.ensure_one()
+        user = user or self.env.user
+        account = self.sudo()
+        return (
+            user.has_group("crm_mail_client.group_mail_manager")
+            or account.user_id == user
+            or bool(
+                account.access_ids.filtered(
+                    lambda line: line.user_id == user and line.out_send
+                )
+            )
+        )
+
+    def _check_send_right(self):
+        """Raise unless the current user has the Send right on this account."""
+        self.ensure_one()
+        if not self._has_send_right():
+            raise AccessError(
+                self.env._(
+                    "You may not send mail from %(account)s.",
+                    account=self.sudo().name,
+                )
+            )
+
     def _check_may_send(self):
         """Raise unless the current user may send from this account."""
         self.ensure_one()

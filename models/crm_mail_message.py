@@ -13,7 +13,7 @@ STATES = [
 ]
 
 
-# what a user's write right may change on a received or sent mail
+# what a user's write right may change on any mail: links and review flags
 USER_FLAG_FIELDS = frozenset(
     {
         "review_state",
@@ -25,10 +25,30 @@ USER_FLAG_FIELDS = frozenset(
         "lead_id",
     }
 )
+# what the author of an outgoing mail writes (a draft, queued or failed
+# mail, while he may send from its account)
+USER_CONTENT_FIELDS = frozenset(
+    {"subject", "body_html", "email_to", "email_cc", "email_bcc", "attachment_ids"}
+)
+# what a user gives a new mail; the rest (Message-ID, sender address,
+# threading headers, server position) is set by the server side only
+USER_CREATE_FIELDS = (
+    USER_FLAG_FIELDS
+    | USER_CONTENT_FIELDS
+    | {
+        "account_id",
+        "direction",
+        "state",
+        "author_user_id",
+        "parent_id",
+    }
+)
 # the states a user (not an administrator) may give a mail: draft or queued
 USER_SET_STATES = ("draft", "outgoing")
 # the states in which the mail a user wrote may still be changed
 USER_EDIT_STATES = ("draft", "outgoing", "error")
+# states of mail that came from the server (its position there is real)
+SERVER_STATES = ("received", "quarantined")
 
 
 class CrmMailMessage(models.Model):
@@ -170,36 +190,102 @@ class CrmMailMessage(models.Model):
             "crm_mail_client.group_mail_manager"
         )
 
+    def _field_labels(self, names):
+        return ", ".join(
+            self._fields[name].get_description(self.env)["string"]
+            for name in sorted(names)
+            if name in self._fields
+        )
+
     @api.model_create_multi
     def create(self, vals_list):
         # record rules let a user create outgoing mail of the accounts he
         # sends from; he writes it himself, as a draft or queued for sending
         if not self._is_mail_manager():
             for vals in vals_list:
-                vals.setdefault("author_user_id", self.env.uid)
-                if (
-                    vals.get("direction") != "outgoing"
-                    or vals.get("state") not in USER_SET_STATES
-                    or vals["author_user_id"] != self.env.uid
-                ):
-                    raise AccessError(
-                        self.env._(
-                            "You may only create mail written by you, as a draft or "
-                            "queued for sending: received and sent mail comes "
-                            "from the mail server."
-                        )
-                    )
-                if vals["state"] == "outgoing" and vals.get("account_id"):
-                    self.env["crm.mail.account"].browse(
-                        vals.get("account_id")
-                    )._check_may_send()
+                self._check_user_create(vals)
+        for vals in vals_list:
+            if vals.get("direction") == "outgoing" and not vals.get("message_id"):
+                for name, value in self._outgoing_server_vals(vals).items():
+                    vals.setdefault(name, value)
         return super().create(vals_list)
+
+    def _check_user_create(self, vals):
+        """What a user may not give a new mail: see ``USER_CREATE_FIELDS``."""
+        vals.setdefault("author_user_id", self.env.uid)
+        server_fields = set(vals) - USER_CREATE_FIELDS
+        if server_fields:
+            raise AccessError(
+                self.env._(
+                    "These fields are set by the mail server, not by hand: %(fields)s.",
+                    fields=self._field_labels(server_fields),
+                )
+            )
+        if (
+            vals.get("direction") != "outgoing"
+            or vals.get("state") not in USER_SET_STATES
+            or vals["author_user_id"] != self.env.uid
+        ):
+            raise AccessError(
+                self.env._(
+                    "You may only create mail written by you, as a draft or "
+                    "queued for sending: received and sent mail comes "
+                    "from the mail server."
+                )
+            )
+        if vals.get("parent_id"):
+            # a reply quotes and threads with its parent: he must read it
+            self.browse(vals["parent_id"]).check_access("read")
+        if vals["state"] == "outgoing" and vals.get("account_id"):
+            self.env["crm.mail.account"].browse(vals["account_id"])._check_may_send()
+
+    @api.model
+    def _outgoing_server_vals(self, vals):
+        """What the server side sets on a new outgoing mail: a fresh
+        Message-ID, the account's address and the threading headers of the
+        mail it answers."""
+        account = self.env["crm.mail.account"].sudo().browse(vals.get("account_id"))
+        parent = self.sudo().browse(vals.get("parent_id") or [])
+        message_id = self._new_message_id(account)
+        return {
+            "message_id": message_id,
+            "dedupe_key": message_id,
+            "email_from": account.email,
+            "from_name": account.sender_name or account.name,
+            **self._outgoing_thread_vals(parent),
+            # a parent given explicitly stays (the thread vals repeat it)
+            "parent_id": parent.id or False,
+        }
 
     def write(self, vals):
         # record rules check the mail before the write, not the values: a
         # user may not move a mail to another account or direction
         if self._is_mail_manager():
+            if "account_id" in vals:
+                self._follow_account(vals)
             return super().write(vals)
+        self._check_user_write(vals)
+        if vals.get("state") == "outgoing":
+            # the date of a mail is when it left the author's hands
+            vals = dict(vals, date=fields.Datetime.now())
+        return super().write(vals)
+
+    def _follow_account(self, vals):
+        """A draft moved to another account sends from that address."""
+        unsent = self.filtered(
+            lambda m: m.direction == "outgoing" and m.state in USER_EDIT_STATES
+        )
+        if unsent and len(self) == len(unsent):
+            account = self.env["crm.mail.account"].sudo().browse(vals["account_id"])
+            vals.update(
+                email_from=account.email,
+                from_name=account.sender_name or account.name,
+            )
+
+    def _check_user_write(self, vals):
+        """A user relinks and flags any mail he may write; only the author
+        changes the content or state of his unsent mail, and only while he
+        may send from its account. Nobody but the server touches the rest."""
         if {"account_id", "direction", "author_user_id"} & set(vals):
             raise AccessError(
                 self.env._(
@@ -207,35 +293,66 @@ class CrmMailMessage(models.Model):
                     "account or change its direction or author."
                 )
             )
+        server_fields = set(vals) - USER_FLAG_FIELDS - USER_CONTENT_FIELDS - {"state"}
+        if server_fields:
+            raise AccessError(
+                self.env._(
+                    "These fields are set by the mail server, not by hand: %(fields)s.",
+                    fields=self._field_labels(server_fields),
+                )
+            )
+        changed = set(vals) - USER_FLAG_FIELDS
+        if not changed:
+            return
         # a received, fetched or sent mail is a record of what was written:
         # the write right relinks and flags it, it never rewrites or queues it
-        changed = set(vals) - USER_FLAG_FIELDS
-        if changed and self.filtered(
+        frozen = self.filtered(
             lambda m: m.direction != "outgoing" or m.state not in USER_EDIT_STATES
-        ):
+        )
+        if frozen:
             raise AccessError(
                 self.env._(
                     "A received or sent mail cannot be changed: only its "
                     "review state, responsible and links (%(fields)s).",
-                    fields=", ".join(
-                        self._fields[name].get_description(self.env)["string"]
-                        for name in sorted(changed)
-                        if name in self._fields
-                    ),
+                    fields=self._field_labels(changed),
                 )
             )
-        if "state" in vals:
-            if vals["state"] not in USER_SET_STATES:
-                raise AccessError(
-                    self.env._(
-                        "Only the mail server sets a mail sent, failed or received."
-                    )
+        # a queued or failed mail goes out under its author's name: a
+        # colleague with the write right relinks it, he never rewrites it
+        if self.filtered(lambda m: m.author_user_id.id != self.env.uid):
+            raise AccessError(
+                self.env._(
+                    "Only the author of an unsent mail may change it (%(fields)s).",
+                    fields=self._field_labels(changed),
                 )
-            if vals["state"] == "outgoing":
-                # queueing is sending: the send cron mails it from the account
-                for account in self.account_id:
-                    account._check_may_send()
-        return super().write(vals)
+            )
+        if "state" in vals and vals["state"] not in USER_SET_STATES:
+            raise AccessError(
+                self.env._("Only the mail server sets a mail sent, failed or received.")
+            )
+        for account in self.account_id:
+            if vals.get("state") == "outgoing":
+                # queueing is sending: the Send right and a working account
+                account._check_may_send()
+            elif changed - {"state"}:
+                # writing is preparing to send: the Send right, now
+                account._check_send_right()
+
+    @api.depends("subject")
+    @api.depends_context("uid")
+    def _compute_display_name(self):
+        # Odoo names many2one targets as superuser (web_read, read): the
+        # parent of a mail may sit in a direction the reader may not read
+        hidden = self.browse()
+        if self.env.su and not self.env.user._is_superuser():
+            as_user = self.with_env(self.env(su=False))
+            if not as_user._is_mail_manager():
+                hidden = self - self.browse(as_user._filtered_access("read").ids)
+        for mail in self:
+            if mail in hidden:
+                mail.display_name = self.env._("Mail #%s (restricted)", mail.id)
+            else:
+                mail.display_name = mail.subject or self.env._("(no subject)")
 
     def _compute_thread_count(self):
         for message in self:

@@ -11,6 +11,7 @@ from ..mail_engine import mime
 from ..mail_engine.classify import classify
 from ..mail_engine.exceptions import ParseError
 from .crm_mail_account_fetch import DELETE_FROM_SERVER
+from .crm_mail_message import SERVER_STATES
 
 _logger = logging.getLogger(__name__)
 
@@ -207,11 +208,10 @@ class CrmMailMessage(models.Model):
         ids = [i for i in [parsed.in_reply_to, *reversed(parsed.references)] if i]
         if not ids:
             return {}
+        # within the account only: another mailbox has other readers, and
+        # its thread would show them this one (and hand it its lead)
         candidates = self.search(
-            [
-                ("account_id.company_id", "=", account.company_id.id),
-                ("message_id", "in", ids),
-            ]
+            [("account_id", "=", account.id), ("message_id", "in", ids)]
         )
         by_id = {c.message_id: c for c in candidates}
         for mid in ids:
@@ -231,7 +231,7 @@ class CrmMailMessage(models.Model):
             [
                 ("in_reply_to", "=", self.message_id),
                 ("parent_id", "=", False),
-                ("company_id", "=", self.company_id.id),
+                ("account_id", "=", self.account_id.id),
                 ("id", "!=", self.id),
             ]
         )
@@ -251,7 +251,6 @@ class CrmMailMessage(models.Model):
             "res_id": message.id,
         }
 
-    @api.model
     @api.model
     def _parse_error_message(self, error):
         """A translated sentence for a mail the engine could not parse, with
@@ -311,9 +310,11 @@ class CrmMailMessage(models.Model):
                 "pop3_uidl": m.pop3_uidl,
             }
             for m in self.sudo()
-            if m.account_id.delete_on_server_with_record
+            # only what the server gave: a draft has no place there
+            if m.state in SERVER_STATES
+            and m.account_id.delete_on_server_with_record
             and not m.server_deleted
-            and (m.imap_uid or m.pop3_uidl)
+            and ((m.folder_id and m.imap_uid) or m.pop3_uidl)
         ]
         res = super().unlink()
         self.env["crm.mail.server.deletion"].sudo().create(deletions)

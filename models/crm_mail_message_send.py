@@ -70,7 +70,10 @@ class CrmMailMessage(models.Model):
             raise UserError(
                 self.env._("Only outgoing mails that failed can be retried.")
             )
-        failed.write({"state": "outgoing", "error": False})
+        # the author queues it again (his rights checked); the server clears
+        # the reason of the last failure
+        failed.write({"state": "outgoing"})
+        failed.sudo().error = False
         failed._send_now()
         if len(failed) == 1:
             return failed._sent_notification()

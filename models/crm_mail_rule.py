@@ -106,6 +106,12 @@ class CrmMailRule(models.Model):
     stop_processing = fields.Boolean(
         help="Later rules are not applied when this rule fires."
     )
+    user_may_read = fields.Boolean(
+        compute="_compute_user_may_read",
+        search="_search_user_may_read",
+        help="Technical: the conditions of a rule tell what its account "
+        "receives; they are read with the right to read incoming mail.",
+    )
     message_ids = fields.Many2many(
         "crm.mail.message",
         "crm_mail_message_rule_rel",
@@ -115,6 +121,47 @@ class CrmMailRule(models.Model):
         readonly=True,
         copy=False,
     )
+
+    # ------------------------------------------------------------
+    # COMPUTES
+    # ------------------------------------------------------------
+
+    def _compute_user_may_read(self):
+        # a record the user got hold of passed the record rule that uses
+        # the search below
+        self.user_may_read = True
+
+    def _search_user_may_read(self, operator, value):
+        """Rules of the accounts whose incoming mail the user reads (owner
+        or *Read Incoming*), and the global rules when there is any."""
+        if operator not in ("=", "!=") or not isinstance(value, bool):
+            raise NotImplementedError(f"user_may_read {operator} {value!r}")
+        # record rules evaluate this as superuser for the user: ask his groups
+        if self.env.user.has_group(MANAGER_GROUP):
+            readable = [(1, "=", 1)]
+        else:
+            accounts = (
+                self.env["crm.mail.account"]
+                .sudo()
+                .with_context(active_test=False)
+                .search(
+                    [
+                        "|",
+                        ("user_id", "=", self.env.uid),
+                        (
+                            "access_ids",
+                            "any",
+                            [("user_id", "=", self.env.uid), ("in_read", "=", True)],
+                        ),
+                    ]
+                )
+            )
+            readable = [("account_id", "in", accounts.ids)]
+            if accounts:
+                readable = ["|", ("account_id", "=", False), *readable]
+        if (operator == "=") != value:
+            return ["!", *readable]  # readable is one expression
+        return readable
 
     # ------------------------------------------------------------
     # ORM

@@ -12,3 +12,4 @@ from . import test_mail_actions
 from . import test_reliability
 from . import test_hostile_input
 from . import test_access_matrix
+from . import test_trust_rights

@@ -2,7 +2,7 @@ import base64
 
 from odoo.tests import HttpCase, new_test_user, tagged
 
-from .test_access_rules import AccessFixture
+from .test_access_rules import AccessFixture, RpcMixin
 
 # a 1x1 PNG: served as an image by /web/image when readable
 PNG = base64.b64decode(
@@ -11,7 +11,7 @@ PNG = base64.b64decode(
 
 
 @tagged("post_install", "-at_install")
-class TestAccessMatrix(AccessFixture, HttpCase):
+class TestAccessMatrix(RpcMixin, AccessFixture, HttpCase):
     """Every user against every mail, account and attachment, over HTTP.
 
     A: reads X's incoming mail; B: reads X and manages its incoming rights;
@@ -51,44 +51,6 @@ class TestAccessMatrix(AccessFixture, HttpCase):
                 "res_id": cls.x_in.id,
             }
         )
-
-    def call(self, model, method, *args, **kwargs):
-        """A JSON-RPC call_kw; returns (result, error message or None)."""
-        response = self.url_open(
-            "/web/dataset/call_kw",
-            data=self._json(model, method, args, kwargs),
-            headers={"Content-Type": "application/json"},
-        )
-        self.assertEqual(response.status_code, 200)
-        body = response.json()
-        if "error" in body:
-            return None, body["error"]["data"]["name"]
-        return body["result"], None
-
-    def _json(self, model, method, args, kwargs):
-        import json
-
-        return json.dumps(
-            {
-                "jsonrpc": "2.0",
-                "method": "call",
-                "id": 1,
-                "params": {
-                    "model": model,
-                    "method": method,
-                    "args": list(args),
-                    "kwargs": kwargs,
-                },
-            }
-        )
-
-    def login(self, user):
-        self.authenticate(user.login, user.login)
-
-    def assert_denied(self, model, method, *args, **kwargs):
-        result, error = self.call(model, method, *args, **kwargs)
-        self.assertIsNone(result, f"{method} on {model} must be refused")
-        self.assertIn("AccessError", error or "")
 
     # ------------------------------------------------------------
     # mails

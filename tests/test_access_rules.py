@@ -1,4 +1,5 @@
 import base64
+import json
 import xmlrpc.client
 
 from odoo.exceptions import AccessError, ValidationError
@@ -79,6 +80,48 @@ class AccessFixture:
                 "out_send": True,
             }
         )
+
+
+class RpcMixin:
+    """JSON-RPC calls as the logged-in user of an ``HttpCase`` (password =
+    login, as ``new_test_user`` makes them)."""
+
+    def call(self, model, method, *args, **kwargs):
+        """A JSON-RPC call_kw; returns (result, error class name or None)."""
+        payload = {
+            "jsonrpc": "2.0",
+            "method": "call",
+            "id": 1,
+            "params": {
+                "model": model,
+                "method": method,
+                "args": list(args),
+                "kwargs": kwargs,
+            },
+        }
+        response = self.url_open(
+            "/web/dataset/call_kw",
+            data=json.dumps(payload),
+            headers={"Content-Type": "application/json"},
+        )
+        self.assertEqual(response.status_code, 200)
+        body = response.json()
+        if "error" in body:
+            return None, body["error"]["data"]["name"]
+        return body["result"], None
+
+    def login(self, user):
+        self.authenticate(user.login, user.login)
+
+    def assert_denied(self, model, method, *args, **kwargs):
+        result, error = self.call(model, method, *args, **kwargs)
+        self.assertIsNone(result, f"{method} on {model} must be refused")
+        self.assertIn("AccessError", error or "")
+
+    def assert_allowed(self, model, method, *args, **kwargs):
+        result, error = self.call(model, method, *args, **kwargs)
+        self.assertIsNone(error, f"{method} on {model} must be allowed")
+        return result
 
 
 @tagged("post_install", "-at_install")

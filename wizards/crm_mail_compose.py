@@ -343,22 +343,17 @@ class CrmMailCompose(models.TransientModel):
             raise UserError(self.env._("Add at least one recipient."))
 
     def _message_vals(self, state, partners, email_to, subject, body):
+        """What the user wrote; the mail model adds the Message-ID, the
+        sender address and the threading headers itself."""
         account = self.account_id
         Message = self.env["crm.mail.message"]
-        parent = self.parent_id
-        lead = self.lead_id or parent.lead_id
-        message_id = self.draft_id.message_id or Message._new_message_id(account)
+        lead = self.lead_id or self.parent_id.lead_id
         if lead:
             subject = compose.add_lead_token(subject, lead.id)
         return {
             "account_id": account.id,
             "direction": "outgoing",
             "state": state,
-            "message_id": message_id,
-            "dedupe_key": message_id,
-            "date": fields.Datetime.now(),
-            "email_from": account.email,
-            "from_name": account.sender_name or account.name,
             "email_to": email_to,
             "email_cc": self.email_cc or False,
             "email_bcc": self.email_bcc or False,
@@ -368,7 +363,7 @@ class CrmMailCompose(models.TransientModel):
             "author_user_id": self.env.user.id,
             "user_id": self.env.user.id,
             "review_state": "reviewed",
-            **Message._outgoing_thread_vals(parent),
+            "parent_id": self.parent_id.id,
             **Message._outgoing_link_vals(account, partners, email_to, self.email_cc),
         }
 
@@ -381,7 +376,8 @@ class CrmMailCompose(models.TransientModel):
         mail = self.draft_id
         if mail:
             mail.check_access("write")
-            for name in ("author_user_id", "direction"):
+            # the draft keeps its author, direction and the mail it answers
+            for name in ("author_user_id", "direction", "parent_id"):
                 vals.pop(name)
             account_id = vals.pop("account_id")
             if account_id != mail.account_id.id:
@@ -419,9 +415,6 @@ class CrmMailCompose(models.TransientModel):
                 )
             email_to = format_address_list([(partner.name, normalize(partner.email))])
             vals = self._message_vals("outgoing", partner, email_to, subject, body)
-            vals["message_id"] = vals["dedupe_key"] = Message._new_message_id(
-                self.account_id
-            )
             # every recipient gets his own mail: nobody sees the others
             vals.update({"email_cc": False, "email_bcc": False})
             mail = Message.create(vals)
