@@ -864,7 +864,8 @@ def test_block_remote_images():
         '<img srcset="/web/image/1 1x, http:evil.test/p.png 2x">',
         '<table background="http:evil.test/bg.png"><tr><td>x</td></tr></table>',
         # CSS: image-set takes bare strings, escapes spell url()
-        "<div style=\"background-image: image-set('https://evil.test/p.png' 1x)\">x</div>",
+        "<div style=\"background-image: image-set('https://evil.test/p.png' 1x)\">"
+        "x</div>",
         '<div style="background-image: -webkit-image-set(url(//evil.test/p.png) 1x)">'
         "x</div>",
         '<div style="background: u\\72l(https://evil.test/p.png)">x</div>',
