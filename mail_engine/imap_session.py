@@ -12,7 +12,7 @@ import imaplib
 import re
 from dataclasses import dataclass
 
-from .exceptions import ProtocolError, TLSError
+from .exceptions import ConnectError, ProtocolError, TLSError
 from .sessions import translate_errors
 from .tls import make_ssl_context
 
@@ -67,6 +67,11 @@ GMAIL_NAMES = {
 }
 #: UIDs per STORE / EXPUNGE command, to keep command lines short
 UIDS_PER_COMMAND = 500
+#: connections a server may drop on single messages in one :meth:`fetch`
+#: before it counts as a failing server rather than a few bad messages
+MAX_DROPS_PER_FETCH = 3
+#: ``FetchedMessage.error`` of a UID the server answered OK without giving
+NOT_RETURNED = "not returned by the server"
 _MONTHS = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
 _LIST_RE = re.compile(
     r'^\((?P<flags>[^)]*)\)\s+(?P<delim>NIL|"(?:\\.|[^"\\])*")\s+(?P<name>.*)$',
@@ -90,13 +95,19 @@ class FolderInfo:
 
 @dataclass(frozen=True)
 class FetchedMessage:
-    """A fetched message and where it lives on the server."""
+    """A fetched message and where it lives on the server.
+
+    ``raw`` is None when the server would not give the message: ``error``
+    then holds its answer (a ``NO``, a dropped connection, or
+    :data:`NOT_RETURNED`).
+    """
 
     folder: str
     uidvalidity: int
     uid: int
-    raw: bytes
-    flags: tuple[str, ...]
+    raw: bytes | None
+    flags: tuple[str, ...] = ()
+    error: str | None = None
 
 
 # ------------------------------------------------------------------ names
@@ -419,28 +430,110 @@ class ImapSession:
         """Fetch whole messages without setting ``\\Seen``, in UID order.
 
         Streams batch by batch: at most ``batch_size`` messages are in memory.
-        UIDs gone from the server meanwhile are skipped.
+        Every UID asked for comes back exactly once: as a message, or with
+        ``raw=None`` and the reason when the server refuses it (``NO``, as
+        Gmail does for "messages that could not be FETCHed"), drops the
+        connection on it (Dovecot on a damaged file), or answers without it
+        (expunged meanwhile, or a server bug). A batch the server refuses or
+        drops is fetched again one UID at a time (reconnecting when needed),
+        so one bad message never hides the others.
 
         :param str folder: folder name
         :param uids: UIDs to fetch
         :param int batch_size: messages per FETCH command
         :return: iterator of :class:`FetchedMessage`
+        :raise ConnectError: when the server keeps dropping the connection
+            (more than :data:`MAX_DROPS_PER_FETCH` times) or cannot be
+            reached again
         """
         uidvalidity = self._ensure_selected(folder)
+        drops = [0]
         for batch in _chunks(sorted(set(uids)), max(batch_size, 1)):
+            try:
+                found, refusal = self._fetch_set(batch)
+            except ConnectError as exc:
+                # not counted: the single fetches below meet the bad message
+                self._reconnect(folder, uidvalidity, exc, drops)
+                found, refusal = {}, str(exc.detail or exc)
+            if refusal is not None:
+                yield from self._fetch_singly(folder, uidvalidity, batch, drops)
+                continue
+            for uid in batch:
+                flags, raw = found.get(uid, ((), None))
+                error = NOT_RETURNED if raw is None else None
+                yield FetchedMessage(folder, uidvalidity, uid, raw, flags, error)
+
+    def _fetch_set(self, uids):
+        """One UID FETCH: ``({uid: (flags, raw)}, None)``, or ``({}, answer)``
+        when the server says ``NO``."""
+        with translate_errors(self.config.server):
+            typ, data = self._imap.uid(
+                "FETCH", uid_set(uids), "(UID FLAGS BODY.PEEK[])"
+            )
+        if typ != "OK":
+            text = b" ".join(d for d in data if isinstance(d, bytes))
+            return {}, f"{typ} {text.decode('utf-8', 'replace')}".strip()
+        wanted = set(uids)
+        found = {}
+        for uid, flags, raw in _parse_fetch(data):
+            if uid in wanted:
+                found[uid] = (flags, raw)
+        return found, None
+
+    def _fetch_singly(self, folder, uidvalidity, uids, drops):
+        """Fetch ``uids`` one by one; a refused one is yielded with its reason."""
+        for uid in uids:
+            try:
+                found, refusal = self._fetch_set([uid])
+            except ConnectError as exc:
+                drops[0] += 1
+                refusal = f"connection dropped: {exc.detail or exc}"
+                self._reconnect(folder, uidvalidity, exc, drops)
+                found = {}
+            flags, raw = found.get(uid, ((), None))
+            error = None if raw is not None else (refusal or NOT_RETURNED)
+            yield FetchedMessage(folder, uidvalidity, uid, raw, flags, error)
+
+    def _reconnect(self, folder, uidvalidity, cause, drops):
+        """Log in again after the server dropped the connection in a FETCH.
+
+        :raise ConnectError: ``cause`` when the drops are too many (the
+            server or the network fails, not a message), or the new
+            connection's error
+        :raise ProtocolError: when the folder was renumbered meanwhile
+        """
+        if drops[0] > MAX_DROPS_PER_FETCH:
+            raise cause
+        readonly = self._selected[1] if self._selected else True
+        old, self._imap = self._imap, None
+        _shutdown(old)
+        fresh = type(self).open(self.config)
+        self._imap, fresh._imap = fresh._imap, None
+        self._selected = None
+        if self.select(folder, readonly)[0] != uidvalidity:
+            raise ProtocolError(
+                f"UIDVALIDITY of {folder} changed during the fetch",
+                detail=self.config.server,
+            )
+
+    def present_uids(self, folder, uids):
+        """Which of ``uids`` are still in the folder (UID SEARCH UID).
+
+        :param str folder: folder name
+        :param uids: UIDs to look for
+        :return: sorted list of the UIDs found
+        """
+        uids = sorted(set(uids))
+        if not uids:
+            return []
+        self._ensure_selected(folder)
+        found = set()
+        for chunk in _chunks(uids, UIDS_PER_COMMAND):
             with translate_errors(self.config.server):
-                typ, data = self._imap.uid(
-                    "FETCH", uid_set(batch), "(UID FLAGS BODY.PEEK[])"
-                )
-            self._check(typ, data, "FETCH")
-            wanted = set(batch)
-            found = {}
-            for uid, flags, raw in _parse_fetch(data):
-                if uid in wanted:
-                    found[uid] = (flags, raw)
-            for uid in sorted(found):
-                flags, raw = found[uid]
-                yield FetchedMessage(folder, uidvalidity, uid, raw, flags)
+                typ, data = self._imap.uid("SEARCH", "UID", uid_set(chunk))
+            self._check(typ, data, "SEARCH")
+            found.update(int(u) for u in b" ".join(d for d in data if d).split())
+        return sorted(found & set(uids))
 
     def _store(self, folder, uids, flag):
         self._ensure_selected(folder, readonly=False)

@@ -13,6 +13,7 @@ from mail_engine.exceptions import (
     ProtocolError,
 )
 from mail_engine.imap_session import (
+    NOT_RETURNED,
     FolderInfo,
     ImapSession,
     decode_folder_name,
@@ -195,10 +196,38 @@ def test_fetch_streams_in_uid_order_without_seen(dovecot, mailbox, incoming_conf
     assert "\\Seen" not in flags_of(config, "INBOX", uids[0])
 
 
-def test_fetch_skips_vanished_uids(dovecot, mailbox, incoming_config):
+def test_fetch_reports_vanished_uids(dovecot, mailbox, incoming_config):
+    """A UID asked for but not returned comes back with the reason: the
+    caller must know, not see it skipped."""
     dovecot.deliver(mailbox.login, mail("only"))
     with ImapSession.open(incoming_config()) as session:
-        assert [m.uid for m in session.fetch("INBOX", [1, 7, 8])] == [1]
+        fetched = list(session.fetch("INBOX", [1, 7, 8]))
+        assert session.present_uids("INBOX", [1, 7, 8]) == [1]
+    assert [(m.uid, m.raw is not None, m.error) for m in fetched] == [
+        (1, True, None),
+        (7, False, NOT_RETURNED),
+        (8, False, NOT_RETURNED),
+    ]
+
+
+def test_fetch_isolates_a_message_the_server_drops_us_on(
+    dovecot, mailbox, incoming_config
+):
+    """Dovecot closes the connection ("* BYE Internal error") when a
+    message file is damaged: the batch is fetched again one by one, after
+    logging in again, and only the damaged one comes back without a body."""
+    paths = [dovecot.deliver(mailbox.login, mail(f"m{i}")) for i in range(5)]
+    # longer than the size in its file name: Dovecot's read fails
+    with open(paths[2], "ab") as damaged:
+        damaged.write(b"x" * 500 + b"\r\n")
+    with ImapSession.open(incoming_config()) as session:
+        _validity, uids = session.search_uids("INBOX")
+        fetched = list(session.fetch("INBOX", uids, batch_size=10))
+        # the session works on after the reconnection
+        assert session.present_uids("INBOX", uids) == uids
+    assert [m.uid for m in fetched] == uids
+    assert [m.raw is None for m in fetched] == [False, False, True, False, False]
+    assert "connection dropped" in fetched[2].error
 
 
 def test_seen_delivery_has_seen_flag(dovecot, mailbox, incoming_config):

@@ -265,5 +265,8 @@ def test_fallback_without_regex_package(monkeypatch):
     message = mail(body="x" * 200_000 + "y")
     start = time.monotonic()
     assert not holds(condition, message), "only the first 16 KB are searched"
-    assert time.monotonic() - start < 2
+    # 16 KB of a quadratic pattern takes a few seconds on a slow machine;
+    # the whole 200 KB would take minutes: the bound proves the cut without
+    # racing the machine's speed
+    assert time.monotonic() - start < 30
     assert holds(cond("body", "regex", "^x+"), message)
