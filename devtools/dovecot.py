@@ -541,6 +541,70 @@ service pop3-login {{
                 mail.rename(path / sub / mail.name)
         shutil.rmtree(keep)
 
+    def set_uid_state(self, login, folder, uidvalidity, next_uid):
+        """Give a folder the UIDVALIDITY and next UID of the test's choice.
+
+        Works on INBOX and on other folders, creates a missing folder, and
+        works whether Dovecot runs or not. Every mail already in the folder
+        gets a new UID from ``next_uid`` upwards, in delivery order, and so do
+        later deliveries, even when Dovecot had numbered the mail already.
+
+        Limits (Dovecot 2.3, Maildir):
+
+        - a session that has the folder selected is disconnected at its next
+          command (``BYE IMAP session state is inconsistent, please
+          relogin``), as a real server does when UIDVALIDITY changes under
+          it; a new login sees the new numbers;
+        - Dovecot never hands out UID 4294967295: when a new mail would need
+          it, the ``imap`` process dies (assertion failure) at every SELECT of
+          the folder. So at most ``4294967295 - next_uid`` mails fit.
+
+        :param str login: the mailbox user
+        :param str folder: folder name, ``/`` separating levels
+        :param int uidvalidity: 1 to 4294967295 (unsigned 32-bit, RFC 3501)
+        :param int next_uid: UID of the next mail, 1 to 4294967294
+        :raise ValueError: for values out of range
+        :raise RuntimeError: when Dovecot holds the folder's lock for more
+            than ``WAIT_SECONDS``
+        """
+        if not 1 <= uidvalidity <= 0xFFFFFFFF:
+            raise ValueError(f"UIDVALIDITY {uidvalidity} is not unsigned 32-bit")
+        if not 1 <= next_uid < 0xFFFFFFFF:
+            raise ValueError(f"next UID {next_uid} is not in 1..4294967294")
+        # Maildir keeps both numbers in the header of dovecot-uidlist, and
+        # Dovecot numbers every file missing from the list from N upwards.
+        # `doveadm mailbox update` needs a running instance, can only raise
+        # the next UID, and numbers the mail already there before changing
+        # UIDVALIDITY; writing the list ourselves has none of these limits.
+        path = self.create_folder(login, folder)
+        lock = path / "dovecot-uidlist.lock"
+        deadline = time.monotonic() + WAIT_SECONDS
+        while True:
+            # Dovecot's own dotlock: a running Dovecot waits while we hold it
+            try:
+                fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                break
+            except FileExistsError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{lock} is still locked") from None
+                time.sleep(0.02)
+        try:
+            # no G (mailbox GUID): Dovecot adds one when it next writes the
+            # list; no file lines: every mail is numbered anew
+            with os.fdopen(fd, "w") as out:
+                out.write(f"3 V{uidvalidity} N{next_uid}\n")
+            self._chown(lock)
+            # the index keeps its own copy: Dovecot would never lower its next
+            # UID under the same UIDVALIDITY, and logs a warning when the
+            # UIDVALIDITY changed; without an index it rebuilds from the list
+            for index in path.glob("dovecot.index*"):
+                index.unlink()
+            # as Dovecot writes the list: into the lock file, then a rename
+            lock.replace(path / "dovecot-uidlist")
+        except BaseException:
+            lock.unlink(missing_ok=True)
+            raise
+
     def deliver(self, login, raw, folder="INBOX", seen=False):
         """Put a message into a folder, as a local delivery agent would.
 
@@ -571,6 +635,31 @@ service pop3-login {{
         final = path / "cur" / f"{base}:2,S" if seen else path / "new" / base
         tmp.rename(final)
         return final
+
+    def damage(self, path):
+        """Damage a delivered message file the way a disk or a bad copy does:
+        longer than the size its file name promises. Dovecot then fails to
+        read it and closes the connection ("* BYE Internal error") at every
+        FETCH of it (POP3 cannot even log in).
+
+        :param path: the file, as returned by :meth:`deliver`
+        """
+        with open(path, "ab") as damaged:
+            damaged.write(b"x" * 500 + b"\r\n")
+
+    def set_writable(self, login, folder="INBOX", writable=True):
+        """Make a folder read-only for Dovecot (or writable again): flags
+        and deletions then fail ("is not writable"), reading still works.
+
+        :param str login: the mailbox user
+        :param str folder: folder name
+        :param bool writable: False to refuse writes
+        """
+        path = self._folder_path(login, folder)
+        mode = 0o700 if writable else 0o555
+        for sub in (path / "cur", path / "new", path):
+            if sub.exists():
+                os.chmod(sub, mode)
 
     def message_count(self, login, folder="INBOX"):
         """Number of messages in a folder (files in ``new/`` and ``cur/``).

@@ -83,16 +83,24 @@ def addons_dir(workdir):
     return folder
 
 
-def odoo_command(tree, workdir, pg, *args, python=None):
-    """The argv of ``python -m odoo`` with our addons path and database."""
+def odoo_command(tree, workdir, pg, *args, python=None, script=False):
+    """The argv of ``python -m odoo`` with our addons path and database.
+
+    :param bool script: run Odoo's launcher script (``odoo-bin``, or
+        ``setup/odoo`` in a packaged tree) instead: a prefork server starts
+        its gevent process again from ``sys.argv[0]``, which ``-m`` breaks
+    """
     addons = [str(addons_dir(workdir)), str(Path(tree, "odoo", "addons"))]
     # a subcommand (shell, ...) must come first
     subcommand = [args[0]] if args and not args[0].startswith("-") else []
     args = args[len(subcommand) :]
+    launcher = ["-m", "odoo"]
+    if script:
+        found = [Path(tree, "odoo-bin"), Path(tree, "setup", "odoo")]
+        launcher = [str(next(path for path in found if path.is_file()))]
     return [
         python or sys.executable,
-        "-m",
-        "odoo",
+        *launcher,
         *subcommand,
         "--addons-path",
         ",".join(addons),

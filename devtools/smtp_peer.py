@@ -69,7 +69,11 @@ class _Handler:
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address.lower() in self.peer.refuse_rcpt:
-            return f"550 5.1.1 <{address}>: Recipient address rejected"
+            if self.peer.refuse_code < 500:  # "try again later" (greylisting)
+                return f"{self.peer.refuse_code} 4.7.1 <{address}>: Try again later"
+            return (
+                f"{self.peer.refuse_code} 5.1.1 <{address}>: Recipient address rejected"
+            )
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -112,6 +116,8 @@ class SmtpPeer:
         self.login = login
         self.password = password
         self.refuse_rcpt = {address.lower() for address in refuse_rcpt}
+        # the reply code of a refusal: 550 for good, 4xx to try again later
+        self.refuse_code = 550
         self.certs = certs
         self.outbox = self.workdir / "outbox"
         self.save_eml = save_eml

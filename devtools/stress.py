@@ -17,7 +17,9 @@ equal the last UID of each folder.
 
 Then ``stress_faults.py`` runs the other faults on the same database:
 Dovecot stopped mid-fetch, "Fetch now" during a cron run, UIDVALIDITY
-change, a 25 MB mail and 200 attachments (peak RSS), hostile mail fuzz.
+change, a 25 MB mail and 200 attachments (peak RSS), hostile mail fuzz, a
+message the server refuses to FETCH, UIDs beyond 2^31; and
+``stress_prefork.py`` a prefork server draining a backlog within its limits.
 """
 
 import hashlib
@@ -90,28 +92,27 @@ def build_mailbox(dovecot, count, corpora_files=()):
     raws = []
     for index in range(count):
         roll = rng.random()
-        to_itself = False
         if roll < 0.02 and first_raw:
             raw = first_raw  # the same mail again: a duplicate to skip
         elif roll < 0.03:
+            # a mail of the account to itself (a note, a website form):
+            # stored like any other, never skipped
             raw = (
                 f"From: {MAILBOX}\r\nTo: {MAILBOX}\r\nSubject: note {index}\r\n"
                 f"Message-ID: <self-{index}@crm.test>\r\n\r\nremember\r\n"
             ).encode()
             planted["self"] += 1
-            to_itself = True
         elif roll < 0.035:
             raw = bytes(rng.randbytes(300)).replace(b"\n", b" ")  # not a mail
         else:
             raw = sample_message(index, MAILBOX, rng=rng)
             first_raw = first_raw or raw
-        raws.append((FOLDERS[index % len(FOLDERS)], raw, to_itself))
-    raws.extend(("Archive", Path(path).read_bytes(), False) for path in corpora_files)
-    for folder, raw, to_itself in raws:
+        raws.append((FOLDERS[index % len(FOLDERS)], raw))
+    raws.extend(("Archive", Path(path).read_bytes()) for path in corpora_files)
+    for folder, raw in raws:
         dovecot.deliver(MAILBOX, raw, folder=folder)
         planted["total"] += 1
-        if not to_itself:
-            keys.add(_dedupe_key(raw))
+        keys.add(_dedupe_key(raw))
     planted["expected"] = len(keys)
     return planted
 
@@ -241,7 +242,8 @@ def run(tree, workdir, pg, dovecot, template_db, mails=2000, corpora_files=()):
             "stress: exactly once",
             records == uid_pairs == expected and not dup_ids,
             f"records {records}, distinct UIDs {uid_pairs}, expected {expected} "
-            f"(of {planted['total']} on the server, {planted['self']} to itself), "
+            f"(of {planted['total']} on the server, {planted['self']} to itself, "
+            "all stored), "
             f"{quarantined} quarantined, "
             f"{dup_ids} Message-IDs twice",
         )
@@ -256,10 +258,12 @@ def run(tree, workdir, pg, dovecot, template_db, mails=2000, corpora_files=()):
     got = dict(line.split("|") for line in checkpoints.splitlines())
     ok = all(int(got.get(f, -1)) == on_server[f] for f in FOLDERS)
     results.append(("stress: checkpoints = last UID", ok, f"{got} vs {on_server}"))
-    # the other faults (Dovecot down, Fetch now, UIDVALIDITY, size, fuzz)
-    from . import stress_faults
+    # the other faults (Dovecot down, Fetch now, UIDVALIDITY, size, fuzz,
+    # a refused message, UIDs beyond 2^31), then a prefork server's limits
+    from . import stress_faults, stress_prefork
 
     results.extend(stress_faults.run(tree, workdir, pg, dovecot))
+    results.extend(stress_prefork.run(tree, workdir, pg, dovecot))
     return results
 
 

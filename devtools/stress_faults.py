@@ -13,6 +13,12 @@ D. A 25 MB message and one with 200 attachments: stored within the size
    size + 200 MB (``ru_maxrss`` of the child from ``os.wait4``).
 E. A few hundred hostile generated mails through the real fetch: no crash,
    each stored, quarantined (raw .eml kept) or skipped.
+F. A damaged message Dovecot refuses to FETCH (it drops the connection on
+   it) in INBOX, more mail after it and in a later folder: everything else
+   arrives at the first run, the account never fails, and the refused one
+   ends visible in Quarantine after its retries.
+G. A folder with UIDVALIDITY 3857529045 and UIDs above 2^31: every mail
+   stored once, the checkpoint at the last UID.
 """
 
 import json
@@ -26,7 +32,9 @@ from .samples import sample_message
 from .stress import DB, SETUP, _count, _shell
 
 PASSWORD = "fault-pass"
-BOX = {key: f"fault-{key.lower()}@crm.test" for key in "ABCDE"}
+BOX = {key: f"fault-{key.lower()}@crm.test" for key in "ABCDEFG"}
+#: RFC 3501's example UIDVALIDITY and a first UID, both above 2^31
+BIG_UIDVALIDITY, BIG_UID = 3857529045, 4294966000
 MB = 1024 * 1024
 
 SETUP_MANY = """
@@ -257,7 +265,7 @@ def run(tree, workdir, pg, dovecot):
     """Run scenarios A-E; return a list of (check name, ok, note)."""
     results = []
     rng = random.Random(7)
-    counts = {"A": 400, "B": 300, "C": 20}
+    counts = {"A": 400, "B": 300, "C": 20, "F": 30, "G": 50}
     for key in "ABE":
         dovecot.add_user(BOX[key], PASSWORD)
     dovecot.add_user(BOX["C"], PASSWORD)
@@ -279,19 +287,33 @@ def run(tree, workdir, pg, dovecot):
     dovecot.deliver(BOX["D"], big)
     dovecot.deliver(BOX["D"], many)
 
+    dovecot.add_user(BOX["F"], PASSWORD)
+    refused = [dovecot.deliver(BOX["F"], _mail(i, "F")) for i in range(counts["F"])][
+        counts["F"] // 3
+    ]
+    dovecot.damage(refused)
+    for index in range(10):
+        dovecot.deliver(BOX["F"], _mail(100 + index, "F"), folder="Later")
+    dovecot.add_user(BOX["G"], PASSWORD)
+    dovecot.set_uid_state(BOX["G"], "INBOX", BIG_UIDVALIDITY, BIG_UID)
+    for index in range(counts["G"]):
+        dovecot.deliver(BOX["G"], _mail(index, "G"))
+
     infos = [
         _info(dovecot, "A", ["INBOX"]),
         _info(dovecot, "B", ["INBOX"]),
         _info(dovecot, "C", ["INBOX", "Old"]),
         _info(dovecot, "D", ["INBOX"], max_per_run=5),
         _info(dovecot, "E", ["INBOX"]),
+        _info(dovecot, "F", ["INBOX", "Later"], max_per_run=100),
+        _info(dovecot, "G", ["INBOX"]),
     ]
     script = f"SETUP = {ACCOUNT_SCRIPT!r}\n" + SETUP_MANY % json.dumps(infos)
     code, log = _shell(tree, workdir, pg, script, "stress-faults-setup.log")
     ids = [int(parts[1]) for parts in _lines(log, "ACCOUNT")]
-    if code or len(ids) != 5:
+    if code or len(ids) != len(infos):
         return [("stress: faults setup", False, log[-2000:])]
-    acc = dict(zip("ABCDE", ids, strict=True))
+    acc = dict(zip("ABCDEFG", ids, strict=True))
     # D waits (inactive) so that no other process fetches its big mail
     pg.psql(
         f"UPDATE crm_mail_account SET active=false WHERE id={acc['D']}",
@@ -304,6 +326,8 @@ def run(tree, workdir, pg, dovecot):
     results += _uidvalidity(tree, workdir, pg, dovecot, acc, old_mails)
     results += _fuzz(pg, acc, len(hostile))
     results += _size(tree, workdir, pg, acc, len(big))
+    results += _refused_fetch(tree, workdir, pg, acc, counts)
+    results += _big_uids(tree, workdir, pg, acc, counts)
     return results
 
 
@@ -450,7 +474,7 @@ def _fuzz(pg, acc, delivered):
     where = f"account_id={acc['E']}"
     sums = pg.psql(
         "SELECT coalesce(sum(stored),0), coalesce(sum(quarantined),0), "
-        "coalesce(sum(skipped_duplicate + skipped_self + skipped_other),0), "
+        "coalesce(sum(skipped_duplicate + refused + skipped_other),0), "
         "count(*) FILTER (WHERE error IS NOT NULL) "
         f"FROM crm_mail_fetch_log WHERE {where}",
         db=DB,
@@ -511,4 +535,94 @@ def _size(tree, workdir, pg, acc, big_size):
             f"{limit:.0f} MB (6 x {big_size / MB:.1f} MB + 200 MB); "
             f"fetch process {elapsed:.0f}s",
         ),
+    ]
+
+
+# ------------------------------------------------------------
+# F: a message the server will not give
+# ------------------------------------------------------------
+
+RUNS = """
+acc = env["crm.mail.account"].browse(%d)
+for _run in range(%d):
+    acc._fetch_locked()
+    env.cr.commit()
+    env.invalidate_all()
+    print("RUN", acc.state, json.dumps(acc.last_error or ""), flush=True)
+"""
+
+
+def _refused_fetch(tree, workdir, pg, acc, counts):
+    script = "import json\n" + RUNS % (acc["F"], 4)
+    code, text = _shell(tree, workdir, pg, script, "stress-refused.log")
+    runs = _lines(text, "RUN")
+    where = f"account_id={acc['F']}"
+    first_run_stored = _count(
+        pg,
+        f"SELECT stored FROM crm_mail_fetch_log WHERE {where} ORDER BY id LIMIT 1",
+    )
+    received = _count(
+        pg, f"SELECT count(*) FROM crm_mail_message WHERE {where} AND state='received'"
+    )
+    stub = pg.psql(
+        "SELECT m.imap_uid, left(m.error, 120) FROM crm_mail_message m "
+        f"WHERE m.{where} AND state='quarantined'",
+        db=DB,
+        user=pg.user,
+    )
+    pending = _count(pg, f"SELECT count(*) FROM crm_mail_fetch_retry WHERE {where}")
+    others = counts["F"] - 1 + 10
+    ok = (
+        code == 0
+        and runs
+        and all(run[1] == "ok" for run in runs)
+        and first_run_stored == others == received
+        and stub.startswith(str(counts["F"] // 3 + 1) + "|")
+        and not pending
+    )
+    return [
+        (
+            "stress: a mail the server refuses to FETCH",
+            ok,
+            f"{received}/{others} others stored ({first_run_stored} at the first "
+            f"run), states {[run[1] for run in runs]}, refused one kept as "
+            f"{stub or 'nothing'}, {pending} retries pending",
+        )
+    ]
+
+
+# ------------------------------------------------------------
+# G: UIDs beyond 2^31
+# ------------------------------------------------------------
+
+
+def _big_uids(tree, workdir, pg, acc, counts):
+    code, _text = _shell(
+        tree, workdir, pg, DRAIN % json.dumps([acc["G"]]), "stress-big-uids.log"
+    )
+    records, dups = _exactly_once(pg, acc["G"])
+    where = f"account_id={acc['G']}"
+    low = _count(
+        pg,
+        f"SELECT count(*) FROM crm_mail_message WHERE {where} "
+        f"AND (imap_uid < {BIG_UID} OR imap_uidvalidity <> {BIG_UIDVALIDITY})",
+    )
+    folder = pg.psql(
+        f"SELECT uidvalidity, last_uid FROM crm_mail_folder WHERE {where} "
+        "AND name='INBOX'",
+        db=DB,
+        user=pg.user,
+    )
+    expected_folder = f"{BIG_UIDVALIDITY}|{BIG_UID + counts['G'] - 1}"
+    return [
+        (
+            "stress: UIDVALIDITY and UIDs above 2^31",
+            code == 0
+            and records == counts["G"]
+            and not dups
+            and not low
+            and folder == expected_folder,
+            f"{records}/{counts['G']} mails, {dups} twice, {low} at a 31-bit "
+            f"place; folder {folder} (expected {expected_folder})",
+        )
     ]

@@ -10,6 +10,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -17,9 +18,12 @@ import pytest
 
 from devtools.certs import make_ca_and_cert
 from devtools.dovecot import Dovecot, _children, _pid_alive, utf7_encode
+from devtools.fault_proxy import FaultProxy, uid_set_contains
 from devtools.ports import port_open
 from devtools.smtp_peer import SmtpPeer
+from mail_engine.exceptions import ConnectError, ProtocolError
 from mail_engine.imap_session import ImapSession, encode_folder_name
+from mail_engine.pop3_session import Pop3Session
 from mail_engine.sessions import ServerConfig
 
 REPO = Path(__file__).resolve().parents[2]
@@ -273,3 +277,211 @@ def test_dovecot_runs_as_a_normal_user():
     assert proc.returncode == 0
     assert not _pid_alive(description["pid"])
     assert not port_open(description["imaps_port"])
+
+
+#: RFC 3501's own example UIDVALIDITY: above 2**31, so a signed 32-bit
+#: column would not hold it
+UIDVALIDITY = 3857529045
+#: 295 UIDs below the unsigned 32-bit ceiling
+NEXT_UID = 4294967000
+MAILS = [b"Subject: %d\r\n\r\nbody %d\r\n" % (n, n) for n in range(3)]
+
+
+def read_folder(config, folder):
+    """What a new login sees in ``folder``.
+
+    :return: ``(uidvalidity, uidnext, uids, raw messages in UID order)``
+    """
+    with ImapSession.open(config) as session:
+        uidvalidity, uidnext = session.select(folder)
+        same, uids = session.search_uids(folder)
+        assert same == uidvalidity
+        raws = [message.raw for message in session.fetch(folder, uids)]
+    return uidvalidity, uidnext, uids, raws
+
+
+@pytest.mark.parametrize("folder", ["INBOX", "Клиенты/Архив"])
+def test_set_uid_state_above_2_31(dovecot, mailbox, incoming_config, folder):
+    dovecot.set_uid_state(mailbox.login, folder, UIDVALIDITY, NEXT_UID)
+    for raw in MAILS:
+        dovecot.deliver(mailbox.login, raw, folder=folder)
+    uids = [NEXT_UID, NEXT_UID + 1, NEXT_UID + 2]
+    assert read_folder(incoming_config(), folder) == (
+        UIDVALIDITY,
+        NEXT_UID + 3,
+        uids,
+        MAILS,
+    )
+
+
+@pytest.mark.parametrize("folder", ["INBOX", "Orders"])
+def test_set_uid_state_numbers_delivered_mail(
+    dovecot, mailbox, incoming_config, folder
+):
+    # delivered, never fetched: Dovecot has not numbered these yet
+    for raw in MAILS[:2]:
+        dovecot.deliver(mailbox.login, raw, folder=folder)
+    dovecot.set_uid_state(mailbox.login, folder, UIDVALIDITY, NEXT_UID)
+    dovecot.deliver(mailbox.login, MAILS[2], folder=folder)
+    _uidvalidity, _uidnext, uids, raws = read_folder(incoming_config(), folder)
+    assert uids == [NEXT_UID, NEXT_UID + 1, NEXT_UID + 2]
+    assert raws == MAILS  # numbered in delivery order
+
+
+def test_set_uid_state_renumbers_an_opened_folder(dovecot, mailbox, incoming_config):
+    for raw in MAILS[:2]:
+        dovecot.deliver(mailbox.login, raw, folder="Orders")
+    with ImapSession.open(incoming_config()) as live:
+        # Dovecot numbers the mail and writes its index for the folder
+        old_uidvalidity, old_uids = live.search_uids("Orders")
+        assert old_uids == [1, 2]
+        dovecot.set_uid_state(mailbox.login, "Orders", UIDVALIDITY, NEXT_UID)
+        # the documented limit: a session with the folder selected is cut
+        # off, as by a real server that renumbers a folder under a client
+        with pytest.raises(ConnectError):
+            live.search_uids("Orders")
+    dovecot.deliver(mailbox.login, MAILS[2], folder="Orders")
+    assert old_uidvalidity != UIDVALIDITY
+    assert read_folder(incoming_config(), "Orders") == (
+        UIDVALIDITY,
+        NEXT_UID + 3,
+        [NEXT_UID, NEXT_UID + 1, NEXT_UID + 2],
+        MAILS,
+    )
+
+
+def test_set_uid_state_limits(dovecot, mailbox, incoming_config):
+    # 0 is no UID; Dovecot's imap process dies rather than hand out 2**32 - 1
+    for uidvalidity, next_uid in ((0, 1), (2**32, 1), (1, 0), (1, 2**32 - 1)):
+        with pytest.raises(ValueError):
+            dovecot.set_uid_state(mailbox.login, "INBOX", uidvalidity, next_uid)
+    dovecot.set_uid_state(mailbox.login, "INBOX", 2**32 - 1, 2**32 - 2)
+    dovecot.deliver(mailbox.login, MAILS[0])
+    assert read_folder(incoming_config(), "INBOX") == (
+        2**32 - 1,
+        2**32 - 1,
+        [2**32 - 2],
+        MAILS[:1],
+    )
+
+
+# ------------------------------------------------------------ fault proxy
+
+
+@pytest.fixture
+def fault_proxy(dovecot):
+    """``fault_proxy(protocol, **options)`` -> a started FaultProxy in front
+    of the session's Dovecot; every one is stopped after the test."""
+    proxies = []
+
+    def make(protocol="imap", **options):
+        port = dovecot.imaps_port if protocol == "imap" else dovecot.pop3s_port
+        proxy = FaultProxy(port, dovecot.certs, protocol=protocol, **options)
+        proxies.append(proxy)
+        proxy.start()
+        return proxy
+
+    try:
+        yield make
+    finally:
+        for proxy in proxies:
+            proxy.stop()
+
+
+def proxy_config(proxy, dovecot, mailbox):
+    # the proxy serves Dovecot's certificate: the same ca_pem is trusted
+    return ServerConfig(
+        proxy.host,
+        proxy.port,
+        "ssl",
+        mailbox.login,
+        mailbox.password,
+        timeout=10,
+        ca_pem=dovecot.ca_pem,
+    )
+
+
+def proxy_threads(proxy):
+    prefix = f"fault-proxy:{proxy.port}:"
+    return [t for t in threading.enumerate() if t.name.startswith(prefix)]
+
+
+def test_uid_set_contains():
+    assert uid_set_contains("2", {2})
+    assert uid_set_contains("1:3", {2}) and uid_set_contains("3:1", {2})
+    assert uid_set_contains("1,3:5", {4}) and not uid_set_contains("1,3:5", {2})
+    # "*" is the highest UID, unknown to the proxy: taken as unbounded
+    assert uid_set_contains("4:*", {9}) and not uid_set_contains("4:*", {2})
+    assert not uid_set_contains("*", {2})
+    assert not uid_set_contains("1:x", {1})  # invalid: the server says BAD
+    assert not uid_set_contains("1:3", set())
+
+
+def test_fault_proxy_refuses_imap_uid_fetch(dovecot, mailbox, fault_proxy):
+    delivered = {b"Subject: m%d\r\n\r\nbody %d\r\n" % (n, n) for n in (1, 2, 3)}
+    for raw in sorted(delivered):
+        dovecot.deliver(mailbox.login, raw)
+    proxy = fault_proxy("imap", refuse_uids={2})
+    config = proxy_config(proxy, dovecot, mailbox)
+    with ImapSession.open(config) as session:
+        session.select("INBOX")
+        typ, data = session._imap.uid("FETCH", "1:3", "(UID BODY.PEEK[])")
+        assert (typ, data) == ("NO", [b"Some messages could not be FETCHed (Failure)"])
+        # the refusal took the place of Dovecot's answer: the session goes on
+        typ, data = session._imap.uid("FETCH", "1", "(UID BODY.PEEK[])")
+        assert typ == "OK" and data[0][1] in delivered
+        # APPEND sends the mail as a literal: relayed unread, so this line
+        # inside it is not taken for a command (or the server would wait)
+        appended = b"Subject: lit\r\n\r\na9 UID FETCH 2 (BODY[])\r\n"
+        uid = session.append("INBOX", appended)
+        typ, data = session._imap.uid("FETCH", str(uid), "(UID BODY.PEEK[])")
+        assert typ == "OK" and data[0][1] == appended
+    assert proxy.refused == [("UID FETCH", "1:3")]
+    # the sets are read at every command: a new connection sees the change
+    proxy.refuse_uids.clear()
+    proxy.refuse_uids.add(uid)
+    with ImapSession.open(config) as session:
+        session.select("INBOX")
+        assert session._imap.uid("FETCH", "1:3", "(UID BODY.PEEK[])")[0] == "OK"
+        assert session._imap.uid("FETCH", "2:*", "(UID BODY.PEEK[])")[0] == "NO"
+    assert proxy.refused[-1] == ("UID FETCH", "2:*")
+
+
+def test_fault_proxy_refuses_pop3_retr(dovecot, mailbox, fault_proxy):
+    for n in (1, 2):
+        dovecot.deliver(mailbox.login, b"Subject: p%d\r\n\r\nbody %d\r\n" % (n, n))
+    proxy = fault_proxy("pop3", refuse_retr={2}, refusal="[SYS/PERM] broken")
+    with Pop3Session.open(proxy_config(proxy, dovecot, mailbox)) as session:
+        assert sorted(session.uidl().values()) == [1, 2]
+        with pytest.raises(ProtocolError) as caught:
+            session.retrieve(2)
+        assert "-ERR [SYS/PERM] broken" in caught.value.detail
+        assert session.retrieve(1).startswith(b"Subject: p")
+        assert len(session.uidl()) == 2
+    assert proxy.refused == [("RETR", "2")]
+
+
+def test_fault_proxy_stop_leaves_nothing(dovecot, mailbox, fault_proxy):
+    proxy = fault_proxy("imap")
+    config = proxy_config(proxy, dovecot, mailbox)
+    session = ImapSession.open(config)  # left open: stop() must cut it
+    try:
+        assert session.select("INBOX")
+        # the accept thread and both threads of the open connection (before
+        # port_open(), whose connection gets a thread of its own)
+        assert len(proxy_threads(proxy)) == 3
+        assert port_open(proxy.port)
+        proxy.stop()
+        assert not port_open(proxy.port)
+        assert proxy_threads(proxy) == []
+        with pytest.raises(ConnectError):
+            session.list_folders()
+        proxy.stop()  # idempotent
+        # a restart keeps the port and relays again
+        proxy.start()
+        with ImapSession.open(config) as again:
+            assert "INBOX" in [f.name for f in again.list_folders()]
+    finally:
+        session.close()
+        proxy.stop()
+    assert proxy_threads(proxy) == []
