@@ -3,6 +3,9 @@ from . import crm_mail_account
 from . import crm_mail_account_access
 from . import crm_mail_account_connection
 from . import crm_mail_account_fetch
+from . import crm_mail_account_fetch_imap
+from . import crm_mail_account_fetch_pop3
+from . import crm_mail_account_server_sync
 from . import crm_mail_account_alert
 from . import crm_mail_folder
 from . import crm_mail_message
@@ -10,7 +13,8 @@ from . import crm_mail_message_ingest
 from . import crm_mail_message_seen
 from . import crm_mail_fetch_log
 from . import crm_mail_pop3_uidl
-from . import crm_mail_server_deletion
+from . import crm_mail_server_action
+from . import crm_mail_fetch_retry
 from . import res_config_settings
 from . import res_partner
 from . import res_company

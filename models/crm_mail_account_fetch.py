@@ -1,7 +1,8 @@
+import contextlib
 import logging
 import threading
 import time
-from datetime import date, timedelta
+from datetime import timedelta
 
 import psycopg2
 
@@ -9,8 +10,8 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError
 
 from ..mail_engine.exceptions import MailEngineError
-from ..mail_engine.imap_session import ImapSession
-from ..mail_engine.pop3_session import Pop3Session
+from .crm_mail_fetch_retry import MAX_REFUSALS
+from .cron_limits import continue_later, job_deadline, lock_for_change
 
 _logger = logging.getLogger(__name__)
 
@@ -18,24 +19,29 @@ _logger = logging.getLogger(__name__)
 LOCK_CLASS = 0x43524D4D
 #: mails stored between two commits
 COMMIT_EVERY = 10
-#: seconds one account may fetch in one run, and one cron batch in all
+#: seconds one account may fetch in one run
 ACCOUNT_BUDGET = 30
-RUN_BUDGET = 90
+#: an account is not started with less time than this left in a cron pass
+MIN_ACCOUNT_SECONDS = 2
 #: key of ``FetchRun.cache``: a routing rule asked to delete the mail just
 #: ingested from the server (set by ``_ingest_raw``, read right after it)
 DELETE_FROM_SERVER = "delete_from_server"
+#: outcomes whose mail is safe in the database (stored, quarantined, or a
+#: copy already stored): only these may be marked read or deleted on the
+#: server by the account's settings
+SAFE_OUTCOMES = ("stored", "quarantined", "duplicate")
 
 
 class FetchRun:
     """Counters and pending server actions of one account's fetch run."""
 
-    def __init__(self, account, limit, budget):
+    def __init__(self, account, limit, deadline):
         self.account = account
         self.left = limit
-        self.deadline = time.monotonic() + budget
+        self.deadline = deadline
         self.started = time.monotonic()
         self.counts = dict.fromkeys(
-            ("stored", "quarantined", "duplicate", "self", "other"), 0
+            ("stored", "quarantined", "duplicate", "refused", "other"), 0
         )
         self.details = []
         self.cache = {}  # per-run data of the ingestion (compiled blacklist)
@@ -43,9 +49,9 @@ class FetchRun:
         self.committed = (dict(self.counts), 0)
         self.more = False
         self.since_commit = 0
-        # server actions done only once the database has committed
-        self.to_mark_seen = []  # (folder name, uid)
-        self.to_delete = []  # (folder name, uid) or pop3 message numbers
+        # server actions (``crm.mail.server.action`` values) queued with the
+        # mails they concern at the next commit point
+        self.actions = []
 
     def out_of_budget(self):
         if self.left <= 0 or time.monotonic() > self.deadline:
@@ -62,7 +68,12 @@ class FetchRun:
 
 
 class CrmMailAccount(models.Model):
-    """Fetching: the cron, "Fetch now", and the IMAP / POP3 loops."""
+    """Fetching: the cron, "Fetch now", one account's run under its lock.
+
+    The protocols live in ``crm_mail_account_fetch_imap.py`` and
+    ``crm_mail_account_fetch_pop3.py``, what is done on the server after
+    the commit in ``crm_mail_account_server_sync.py``.
+    """
 
     _inherit = "crm.mail.account"
 
@@ -75,11 +86,15 @@ class CrmMailAccount(models.Model):
         """Fetch new mail of every active account (of this job's share).
 
         WARNING: meant for cron usage only - commits after each small batch
-        of mails, so that a crash keeps what was stored.
+        of mails, so that a crash keeps what was stored. All the batches
+        Odoo runs in one pass share a budget derived from the server's time
+        limits (see ``cron_limits.py``); what is left waits for the next
+        pass, which a trigger starts at once.
 
         :param int job: index of this cron job, 0 <= job < jobs
         :param int jobs: number of cron jobs splitting the accounts
         """
+        deadline = job_deadline(self.env)
         accounts = self.sudo().search([("active", "=", True)])
         accounts = accounts.filtered(
             lambda a: a.id % max(jobs, 1) == job and a._is_due()
@@ -87,15 +102,21 @@ class CrmMailAccount(models.Model):
         accounts = accounts.sorted(
             lambda a: (a.last_check or fields.Datetime.from_string("1970-01-01"), a.id)
         )
-        deadline = time.monotonic() + RUN_BUDGET
         done = more = 0
         for index, account in enumerate(accounts):
-            if time.monotonic() > deadline:
+            left = deadline - time.monotonic()
+            if left < MIN_ACCOUNT_SECONDS:
                 more += len(accounts) - index
                 break
-            run = account.with_context(lang=account._cron_lang())._fetch_locked()
+            run = account.with_context(lang=account._cron_lang())._fetch_locked(
+                deadline=time.monotonic() + min(ACCOUNT_BUDGET, left)
+            )
             done += 1
             more += bool(run and run.more)
+        if more and deadline - time.monotonic() < MIN_ACCOUNT_SECONDS:
+            # this pass is over: the next one takes the rest, right away
+            continue_later(self.env, self._fetch_crons())
+            more = 0
         self.env["ir.cron"]._notify_progress(done=done, remaining=more)
 
     def action_fetch_now(self):
@@ -112,7 +133,8 @@ class CrmMailAccount(models.Model):
                 )
             runs.append(run)
         if any(run.more for run in runs):
-            self._fetch_crons()._trigger()
+            for cron in self._fetch_crons():
+                cron._trigger()
         failed = [run.account for run in runs if run.account.state == "error"]
         stored = sum(run.counts["stored"] for run in runs)
         message = self.env._("%(stored)s new mails.", stored=stored)
@@ -126,7 +148,25 @@ class CrmMailAccount(models.Model):
 
     @api.model
     def action_fetch_all(self):
-        return self.search([("active", "=", True)]).action_fetch_now()
+        """Settings: fetch every account now, in the background.
+
+        Every account in one HTTP request would outlast the request's time
+        limit: the fetch cron runs at once instead, and each account's form
+        tells when it was last checked.
+        """
+        accounts = self.sudo().search([("active", "=", True)])
+        accounts.filtered(lambda a: a.state == "error").write({"failure_count": 0})
+        for cron in self._fetch_crons().filtered("active"):
+            cron._trigger()
+        return self._notification(
+            self.env._("Fetching started"),
+            self.env._(
+                "The %(count)s active accounts are being fetched in the "
+                "background; their Last Check shows when each is done.",
+                count=len(accounts),
+            ),
+            "info",
+        )
 
     @api.model
     def _fetch_crons(self):
@@ -158,35 +198,58 @@ class CrmMailAccount(models.Model):
         # never commit under tests: the test transaction is rolled back
         return not getattr(threading.current_thread(), "testing", False)
 
-    def _fetch_locked(self):
+    @contextlib.contextmanager
+    def _fetch_lock(self):
+        """Hold this account's advisory lock; yield whether it was free.
+
+        The lock lives on a connection of its own: it survives the fetch's
+        commits and rollbacks (a database error in the fetch never leaves it
+        held on a pooled connection), and dies with the process.
+        """
+        self.ensure_one()
+        lock_cr = self.env.registry.cursor()
+        try:
+            lock_cr.execute(
+                "SELECT pg_try_advisory_lock(%s, %s)", (LOCK_CLASS, self.id)
+            )
+            got = lock_cr.fetchone()[0]
+            # end the lock cursor's transaction: the session lock stays
+            lock_cr.commit()
+            try:
+                yield got
+            finally:
+                if got:
+                    lock_cr.execute(
+                        "SELECT pg_advisory_unlock(%s, %s)", (LOCK_CLASS, self.id)
+                    )
+                    lock_cr.commit()
+        finally:
+            lock_cr.close()
+
+    def _fetch_locked(self, deadline=None):
         """Fetch this account under its advisory lock.
 
-        The lock is session-level: it survives the per-batch commits and is
-        released when the process dies, so a killed fetch never blocks.
-
+        :param float deadline: ``time.monotonic()`` by which the run ends
+            (default: :data:`ACCOUNT_BUDGET` from now)
         :return: the :class:`FetchRun`, or None when another process holds it
         """
         self.ensure_one()
-        cr = self.env.cr
-        cr.execute("SELECT pg_try_advisory_lock(%s, %s)", (LOCK_CLASS, self.id))
-        if not cr.fetchone()[0]:
-            _logger.info("Account %s is being fetched elsewhere, skipped.", self.id)
-            return None
-        try:
+        with self._fetch_lock() as got:
+            if not got:
+                _logger.info("Account %s is being fetched elsewhere, skipped.", self.id)
+                return None
             if self._auto_commit():
                 # start a new transaction: the current snapshot may predate
                 # the last commit of the process that held the lock, whose
                 # checkpoints and mails it would not see
-                cr.commit()  # pylint: disable=invalid-commit
+                self.env.cr.commit()  # pylint: disable=invalid-commit
             # re-read checkpoints: another process may have advanced them
             self.invalidate_recordset()
             self.folder_ids.invalidate_recordset()
-            return self._fetch()
-        finally:
-            cr.execute("SELECT pg_advisory_unlock(%s, %s)", (LOCK_CLASS, self.id))
+            return self._fetch(deadline or time.monotonic() + ACCOUNT_BUDGET)
 
-    def _fetch(self):
-        run = FetchRun(self, self.max_per_run or 50, ACCOUNT_BUDGET)
+    def _fetch(self, deadline):
+        run = FetchRun(self, self.max_per_run or 50, deadline)
         error = False
         try:
             if self.protocol == "pop3":
@@ -225,7 +288,7 @@ class CrmMailAccount(models.Model):
                 "stored": counts["stored"],
                 "quarantined": counts["quarantined"],
                 "skipped_duplicate": counts["duplicate"],
-                "skipped_self": counts["self"],
+                "refused": counts["refused"],
                 "skipped_other": counts["other"],
                 "more_pending": run.more,
                 "error": error or False,
@@ -244,200 +307,74 @@ class CrmMailAccount(models.Model):
             # the run's log and status survive whatever follows
             self.env.cr.commit()  # pylint: disable=invalid-commit
 
-    def _commit_point(self, run, session):
-        """Commit stored mails, then do what must follow the commit on the server.
+    def _after_ingest(self, run, outcome, source):
+        """What the settings and rules ask the server to do with a mail
+        just processed: queued with it, done after the commit.
 
-        Flags and deletions wait for the commit: a crash before it refetches
-        the mail (deduplicated), a crash after it finds the mail stored.
+        Only mail safe in the database (stored, quarantined, or a copy
+        already stored) is marked read or deleted by the account's
+        settings; a mail that was not stored (blacklisted, ignored) is
+        deleted only when a routing rule says so.
         """
+        by_rule = run.cache.pop(DELETE_FROM_SERVER, False)
+        safe = outcome in SAFE_OUTCOMES
+        if by_rule or (safe and not self.keep_on_server):
+            action = "delete"
+        elif safe and self.mark_as_read and self.protocol == "imap":
+            action = "seen"
+        else:
+            return
+        run.actions.append({"account_id": self.id, "action": action, **source})
+
+    def _refused(self, run, source, error, where, retry=None):
+        """A message the server would not give: retried in later runs, and
+        kept as a stub in Quarantine after :data:`MAX_REFUSALS` of them.
+
+        :param dict source: its place (``crm.mail.message`` values)
+        :param str error: the server's answer
+        :param str where: folder and UID, or UIDL, for the log
+        :param retry: its ``crm.mail.fetch.retry`` when already known
+        :return: True when it is now kept as a stub (done with for good)
+        """
+        _logger.warning(
+            "Account %s: the server did not give %s: %s", self.id, where, error
+        )
+        Retry = self.env["crm.mail.fetch.retry"]
+        retry = retry or Retry.search(
+            [("account_id", "=", self.id)]
+            + [(name, "=", value) for name, value in source.items()],
+            limit=1,
+        )
+        if retry:
+            retry.write({"attempts": retry.attempts + 1, "error": error})
+        else:
+            retry = Retry.create({"account_id": self.id, "error": error, **source})
+        if retry.attempts >= MAX_REFUSALS:
+            self.env["crm.mail.message"]._refused_stub(
+                self, source, error, retry.attempts
+            )
+            retry.unlink()
+            run.count("quarantined", f"{where}: {error}")
+            return True
+        run.count("refused", f"{where}: {error}")
+        return False
+
+    def _commit_point(self, run):
+        """Commit stored mails with their checkpoint and pending server actions.
+
+        Flags and deletions are done on the server only after this commit,
+        from the queue (``crm.mail.server.action``): a crash before it
+        fetches the mails again (deduplicated), a crash after it finds them
+        stored and their actions still queued.
+        """
+        self.env["crm.mail.server.action"]._queue(run.actions)
+        run.actions = []
         self.env.flush_all()
         if self._auto_commit():
             # checkpoint: the batch of mails and the folder's last UID together
             self.env.cr.commit()  # pylint: disable=invalid-commit
         run.committed = (dict(run.counts), len(run.details))
         run.since_commit = 0
-        self._apply_server_actions(run, session)
-
-    # ------------------------------------------------------------
-    # IMAP
-    # ------------------------------------------------------------
-
-    def _fetch_imap(self, run):
-        Folder = self.env["crm.mail.folder"]
-        with ImapSession.open(self._incoming_config()) as session:
-            infos = session.list_folders()
-            Folder._sync_from_server(self, infos)
-            names = set(Folder._fetch_names(self, infos))
-            self._apply_pending_deletions(session)
-            folders = self.folder_ids.filtered(lambda f: f.name in names)
-            for folder in folders.sorted(lambda f: (f.sequence, f.name)):
-                if run.out_of_budget():
-                    break
-                self._fetch_imap_folder(session, folder, run)
-                self._delete_expired(session, folder, run)
-                self._commit_point(run, session)
-
-    def _fetch_imap_folder(self, session, folder, run):
-        uidvalidity, uidnext = session.select(folder.name)
-        since = None
-        if folder.uidvalidity != uidvalidity:
-            if folder.uidvalidity:
-                # the server renumbered the folder: fetch it again from the
-                # start; stored mails are recognised by Message-ID / hash
-                _logger.warning(
-                    "UIDVALIDITY of %s/%s changed (%s -> %s): resync.",
-                    self.id,
-                    folder.name,
-                    folder.uidvalidity,
-                    uidvalidity,
-                )
-            elif self.initial_days:
-                since = date.today() - timedelta(days=self.initial_days)
-            folder.write({"uidvalidity": uidvalidity, "last_uid": 0})
-        _validity, uids = session.search_uids(
-            folder.name, above_uid=folder.last_uid, since=since
-        )
-        if since is not None:
-            # first sync of a window: older mail stays out for good
-            floor = (min(uids) - 1) if uids else max(uidnext - 1, 0)
-            folder.last_uid = floor
-        if len(uids) > run.left:
-            run.more = True
-        uids = uids[: max(run.left, 0)]
-        source = {"folder_id": folder.id, "imap_uidvalidity": uidvalidity}
-        Message = self.env["crm.mail.message"]
-        # the checkpoint is written once per commit point, not per mail (each
-        # mail's savepoint would flush it: one UPDATE per mail); it still
-        # commits in the same transaction as the mails it covers
-        last_uid = None
-        try:
-            for fetched in session.fetch(folder.name, uids):
-                outcome, detail = Message._ingest_raw(
-                    self, fetched.raw, {**source, "imap_uid": fetched.uid}, run.cache
-                )
-                run.count(outcome, detail)
-                last_uid = fetched.uid
-                if self.mark_as_read:
-                    run.to_mark_seen.append((folder.name, fetched.uid))
-                # a routing rule may ask for it; done after the commit as well
-                by_rule = run.cache.pop(DELETE_FROM_SERVER, False)
-                if not self.keep_on_server or by_rule:
-                    run.to_delete.append((folder.name, fetched.uid))
-                if run.since_commit >= COMMIT_EVERY:
-                    folder.last_uid, last_uid = last_uid, None
-                    self._commit_point(run, session)
-                if time.monotonic() > run.deadline:
-                    run.more = True
-                    break
-        finally:
-            # also on an error: the caller rolls back to the last commit
-            # point anyway, and without auto-commit (tests) it keeps the mails
-            if last_uid is not None:
-                folder.last_uid = last_uid
-
-    def _delete_expired(self, session, folder, run):
-        """Queue the deletion of mail stored more than ``delete_after_days`` ago."""
-        if self.keep_on_server is False or not self.delete_after_days:
-            return
-        limit = fields.Datetime.now() - timedelta(days=self.delete_after_days)
-        expired = self.env["crm.mail.message"].search(
-            [
-                ("folder_id", "=", folder.id),
-                ("imap_uidvalidity", "=", folder.uidvalidity),
-                ("server_deleted", "=", False),
-                ("create_date", "<", limit),
-            ]
-        )
-        run.to_delete.extend((folder.name, m.imap_uid) for m in expired)
-
-    def _apply_server_actions(self, run, session):
-        Message = self.env["crm.mail.message"]
-        if self.protocol == "pop3":
-            for number in run.to_delete:
-                session.delete(number)
-            run.to_delete = []
-            return
-        by_folder = {}
-        for name, uid in run.to_mark_seen:
-            by_folder.setdefault(name, []).append(uid)
-        for name, uids in by_folder.items():
-            session.mark_seen(name, uids)
-        by_folder = {}
-        for name, uid in run.to_delete:
-            by_folder.setdefault(name, []).append(uid)
-        for name, uids in by_folder.items():
-            session.delete(name, uids)
-            Message.search(
-                [
-                    ("account_id", "=", self.id),
-                    ("folder_id.name", "=", name),
-                    ("imap_uid", "in", uids),
-                ]
-            ).write({"server_deleted": True})
-        run.to_mark_seen, run.to_delete = [], []
-
-    def _apply_pending_deletions(self, session):
-        """Delete on the IMAP server the mails deleted in Odoo (see unlink)."""
-        pending = self.env["crm.mail.server.deletion"].search(
-            [("account_id", "=", self.id)]
-        )
-        for name in set(pending.mapped("folder_name")):
-            rows = pending.filtered(lambda r, name=name: r.folder_name == name)
-            try:
-                uidvalidity, _uidnext = session.select(name)
-            except MailEngineError:
-                _logger.info("Folder %s of account %s is gone.", name, self.id)
-                rows.unlink()
-                continue
-            uids = [r.imap_uid for r in rows if r.imap_uidvalidity == uidvalidity]
-            if uids:
-                session.delete(name, uids)
-            rows.unlink()
-
-    # ------------------------------------------------------------
-    # POP3
-    # ------------------------------------------------------------
-
-    def _fetch_pop3(self, run):
-        Seen = self.env["crm.mail.pop3.uidl"]
-        Message = self.env["crm.mail.message"]
-        with Pop3Session.open(self._incoming_config()) as session:
-            on_server = session.uidl()
-            seen = Seen.search([("account_id", "=", self.id)])
-            # forget messages gone from the server: the table stays small
-            seen.filtered(lambda s: s.uidl not in on_server).unlink()
-            known = {s.uidl: s for s in seen if s.uidl in on_server}
-            new = sorted((n, u) for u, n in on_server.items() if u not in known)
-            if len(new) > run.left:
-                run.more = True
-            for number, uidl in new[: max(run.left, 0)]:
-                raw = session.retrieve(number)
-                outcome, detail = Message._ingest_raw(
-                    self, raw, {"pop3_uidl": uidl}, run.cache
-                )
-                run.count(outcome, detail)
-                Seen.create({"account_id": self.id, "uidl": uidl, "outcome": outcome})
-                by_rule = run.cache.pop(DELETE_FROM_SERVER, False)
-                if not self.keep_on_server or by_rule:
-                    run.to_delete.append(number)
-                if run.since_commit >= COMMIT_EVERY:
-                    self._commit_point(run, session)
-                if time.monotonic() > run.deadline:
-                    run.more = True
-                    break
-            deletions = self.env["crm.mail.server.deletion"].search(
-                [("account_id", "=", self.id)]
-            )
-            run.to_delete.extend(
-                on_server[d.pop3_uidl] for d in deletions if d.pop3_uidl in on_server
-            )
-            deletions.unlink()
-            if self.keep_on_server and self.delete_after_days:
-                limit = fields.Datetime.now() - timedelta(days=self.delete_after_days)
-                run.to_delete.extend(
-                    on_server[s.uidl] for s in known.values() if s.date < limit
-                )
-            self._commit_point(run, session)
 
     @api.model
     def _set_fetch_jobs(self, jobs):
@@ -445,17 +382,28 @@ class CrmMailAccount(models.Model):
 
         Odoo never runs one cron job in two workers at once, so parallel
         fetching needs several jobs; each takes the accounts whose
-        ``id % jobs == job``.
+        ``id % jobs == job``. Nothing is written when the jobs are already
+        so (a running job's row is locked: rewriting it would fail).
         """
         jobs = max(int(jobs or 1), 1)
         main = self.env.ref("crm_mail_client.ir_cron_fetch_mail").sudo()
         extra = self._fetch_crons() - main
-        main.code = (
+        code = (
             "model._cron_fetch_mail()"
             if jobs == 1
-            else (f"model._cron_fetch_mail(job=0, jobs={jobs})")
+            else f"model._cron_fetch_mail(job=0, jobs={jobs})"
         )
+        wanted = {
+            f"model._cron_fetch_mail(job={job}, jobs={jobs})" for job in range(1, jobs)
+        }
+        if main.code == code and set(extra.mapped("code")) == wanted:
+            return
+        lock_for_change(main | extra)
+        main.code = code
+        actions = extra.ir_actions_server_id
         extra.unlink()
+        # a cron's server action outlives it: no orphan left behind
+        actions.unlink()
         for job in range(1, jobs):
             main.copy(
                 {

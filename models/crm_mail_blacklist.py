@@ -2,6 +2,10 @@ from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
 from ..mail_engine.patterns import PatternError, compile_pattern, first_match
+from .hit_counter import flush_hits
+
+#: key of the fetch run's cache: blacklist hits not written yet
+CACHE_HITS = "blacklist_hits"
 
 
 class CrmMailBlacklist(models.Model):
@@ -53,15 +57,19 @@ class CrmMailBlacklist(models.Model):
         ]
 
     @api.model
-    def _hit(self, compiled, address):
-        """The entry blocking ``address`` (its counter updated), or None."""
+    def _hit(self, compiled, address, cache=None):
+        """The entry blocking ``address``, or None; its hit is counted.
+
+        :param dict cache: the fetch run's cache: hits are added there and
+            written without waiting on the row (see ``hit_counter.py``)
+        """
         if not address or not compiled:
             return None
         match = first_match([pattern for _entry, pattern in compiled], address)
         if match is None:
             return None
         entry = next(entry for entry, pattern in compiled if pattern is match)
-        entry.sudo().write(
-            {"hit_count": entry.hit_count + 1, "last_hit": fields.Datetime.now()}
-        )
+        hits = {} if cache is None else cache.setdefault(CACHE_HITS, {})
+        hits[entry.id] = hits.get(entry.id, 0) + 1
+        flush_hits(self.sudo(), hits)
         return entry

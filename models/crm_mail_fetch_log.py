@@ -1,4 +1,10 @@
-from odoo import fields, models
+from datetime import timedelta
+
+from odoo import api, fields, models
+from odoo.tools import SQL
+
+#: days a fetch log is kept (the last failed run of an account is kept anyway)
+KEEP_DAYS = 30
 
 
 class CrmMailFetchLog(models.Model):
@@ -16,8 +22,32 @@ class CrmMailFetchLog(models.Model):
     stored = fields.Integer()
     quarantined = fields.Integer()
     skipped_duplicate = fields.Integer(string="Duplicates")
-    skipped_self = fields.Integer(string="Sent to Itself")
+    refused = fields.Integer(
+        string="Refused by the Server",
+        help="Messages the server would not give: asked for again in the "
+        "next runs, then kept in Quarantine.",
+    )
     skipped_other = fields.Integer(string="Other Skipped")
     more_pending = fields.Boolean(string="More to Fetch")
     error = fields.Text()
     details = fields.Text(help="One line per skipped mail: why it was skipped.")
+
+    @api.autovacuum
+    def _gc_fetch_logs(self):
+        """Forget logs older than :data:`KEEP_DAYS` days, but never an
+        account's last failed run (it tells why an account stopped)."""
+        limit = fields.Datetime.now() - timedelta(days=KEEP_DAYS)
+        self.env.flush_all()
+        self.env.cr.execute(
+            SQL(
+                """DELETE FROM crm_mail_fetch_log log
+                    WHERE log.date < %s
+                      AND log.id NOT IN (
+                          SELECT DISTINCT ON (account_id) id
+                            FROM crm_mail_fetch_log
+                           WHERE error IS NOT NULL
+                        ORDER BY account_id, id DESC)""",
+                limit,
+            )
+        )
+        self.invalidate_model()

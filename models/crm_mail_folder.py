@@ -1,6 +1,7 @@
 from odoo import api, fields, models
 
 from ..mail_engine import imap_session
+from .imap_uid_field import ImapUid
 
 
 class CrmMailFolder(models.Model):
@@ -20,8 +21,8 @@ class CrmMailFolder(models.Model):
         help="Fetch this folder. When no folder is chosen, every folder but "
         "drafts, trash, spam and aggregate folders is fetched."
     )
-    uidvalidity = fields.Integer(string="UIDVALIDITY", readonly=True, copy=False)
-    last_uid = fields.Integer(string="Last UID", readonly=True, copy=False)
+    uidvalidity = ImapUid(string="UIDVALIDITY", readonly=True, copy=False)
+    last_uid = ImapUid(string="Last UID", readonly=True, copy=False)
     present = fields.Boolean(
         default=True, readonly=True, help="Seen in the last listing."
     )

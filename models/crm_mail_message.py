@@ -2,6 +2,8 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError
 from odoo.tools import SQL
 
+from .imap_uid_field import ImapUid
+
 STATES = [
     ("draft", "Draft"),
     ("outgoing", "Queued"),
@@ -103,8 +105,8 @@ class CrmMailMessage(models.Model):
     attachment_count = fields.Integer(compute="_compute_attachment_count")
     has_attachments = fields.Boolean(index=True, readonly=True)
     folder_id = fields.Many2one("crm.mail.folder", index=True, ondelete="set null")
-    imap_uid = fields.Integer(string="IMAP UID", readonly=True)
-    imap_uidvalidity = fields.Integer(string="IMAP UIDVALIDITY", readonly=True)
+    imap_uid = ImapUid(string="IMAP UID", readonly=True)
+    imap_uidvalidity = ImapUid(string="IMAP UIDVALIDITY", readonly=True)
     pop3_uidl = fields.Char(string="POP3 UIDL", readonly=True)
     parent_id = fields.Many2one(
         "crm.mail.message", string="Reply To Mail", index=True, ondelete="set null"

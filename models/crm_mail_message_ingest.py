@@ -15,12 +15,16 @@ from .crm_mail_message import SERVER_STATES
 
 _logger = logging.getLogger(__name__)
 
-STORED, QUARANTINED, DUPLICATE, SELF = "stored", "quarantined", "duplicate", "self"
+STORED, QUARANTINED, DUPLICATE = "stored", "quarantined", "duplicate"
 BLACKLISTED = "blacklisted"
 #: a routing rule said not to store it
 IGNORED = "ignored"
 #: Odoo writes its own host name into the Message-IDs of its notifications
 OWN_HOSTS = (socket.gethostname(),)
+#: the unique index that refuses a second copy of one mail in an account
+DEDUPE_INDEX = "crm_mail_message_dedupe_uniq"
+#: server places of a mail: a collision there is not a copy of the mail
+PLACE_FIELDS = ("imap_uid", "pop3_uidl")
 
 
 class CrmMailMessage(models.Model):
@@ -47,8 +51,9 @@ class CrmMailMessage(models.Model):
         :param dict cache: per-run cache (compiled blacklist and routing rules)
             kept by the caller
         :return: tuple (outcome, detail): outcome is one of ``stored``,
-            ``quarantined``, ``duplicate``, ``self``, ``blacklisted``,
-            ``ignored`` (by a routing rule)
+            ``quarantined``, ``duplicate`` (a copy is stored: found again at
+            a new place, it moves there), ``blacklisted``, ``ignored`` (by a
+            routing rule)
         """
         try:
             parsed = mime.parse(
@@ -62,15 +67,13 @@ class CrmMailMessage(models.Model):
                 account, raw, source, self._parse_error_message(error)
             )
         key = parsed.message_id or "sha256:" + hashlib.sha256(raw).hexdigest()
-        direction = "outgoing" if parsed.email_from == account.email else "incoming"
-        if direction == "outgoing" and self._sent_to_itself(account, parsed):
-            return SELF, parsed.message_id or key
+        direction = self._direction(account, parsed)
         cache = {} if cache is None else cache
         if "blacklist" not in cache:
             cache["blacklist"] = self.env["crm.mail.blacklist"]._compiled(account)
         if direction == "incoming":
             entry = self.env["crm.mail.blacklist"]._hit(
-                cache["blacklist"], parsed.email_from
+                cache["blacklist"], parsed.email_from, cache
             )
             if entry:
                 return BLACKLISTED, f"{parsed.email_from} ({entry.pattern})"
@@ -78,6 +81,7 @@ class CrmMailMessage(models.Model):
             [("account_id", "=", account.id), ("dedupe_key", "=", key)], limit=1
         )
         if duplicate:
+            duplicate._found_again(source)
             return DUPLICATE, key
         rules = self.env["crm.mail.rule"]
         if direction == "incoming":
@@ -92,9 +96,8 @@ class CrmMailMessage(models.Model):
                 self._store_parsed(
                     account, raw, parsed, key, direction, source, rules=rules
                 )
-        except psycopg2.IntegrityError:
-            # another process stored the same server message first
-            return DUPLICATE, key
+        except psycopg2.IntegrityError as error:
+            return self._store_conflict(account, raw, key, source, error)
         except psycopg2.OperationalError:
             # the database, not the mail: serialization failure, lock or
             # statement timeout, lost connection. The fetch stops at the last
@@ -116,9 +119,63 @@ class CrmMailMessage(models.Model):
         return STORED, key
 
     @api.model
-    def _sent_to_itself(self, account, parsed):
-        recipients = {addr for _name, addr in parsed.to + parsed.cc}
-        return recipients == {account.email}
+    def _direction(self, account, parsed):
+        """Outgoing when the account wrote it to others; a mail to the
+        account itself (a website form sends ``From: sales@`` ``To: sales@``
+        with the customer in ``Reply-To``, or a note to self) is incoming."""
+        if parsed.email_from != account.email:
+            return "incoming"
+        recipients = {address for _name, address in parsed.to + parsed.cc}
+        return "incoming" if account.email in recipients else "outgoing"
+
+    def _found_again(self, source):
+        """The server gave this stored mail again, at ``source``: when it is
+        the same folder renumbered (a new UIDVALIDITY), the mail moves to its
+        new place, so that later flags and deletions reach it."""
+        self.ensure_one()
+        folder_id = source.get("folder_id")
+        validity = source.get("imap_uidvalidity")
+        if not folder_id or self.folder_id.id != folder_id:
+            return
+        if self.imap_uidvalidity == validity or not source.get("imap_uid"):
+            return
+        try:
+            with self.env.cr.savepoint():
+                self.sudo().write(
+                    {
+                        "imap_uidvalidity": validity,
+                        "imap_uid": source["imap_uid"],
+                        "server_deleted": False,
+                    }
+                )
+        except psycopg2.IntegrityError:
+            _logger.info("Mail %s: its new place is taken, kept at the old.", self.id)
+
+    @api.model
+    def _store_conflict(self, account, raw, key, source, error):
+        """The database refused the new mail: a copy, or a place taken?
+
+        A copy (same Message-ID or same bytes in the account, stored by
+        another process meanwhile) makes it a duplicate. Its server place
+        (folder, UIDVALIDITY, UID or POP3 UIDL) held by another mail is no
+        copy at all: a restored mailbox, or a server reusing ids. The mail
+        is then quarantined without that place, never dropped.
+        """
+        constraint = getattr(getattr(error, "diag", None), "constraint_name", None)
+        if constraint == DEDUPE_INDEX:
+            return DUPLICATE, key
+        place = ", ".join(
+            f"{name} {source[name]}" for name in PLACE_FIELDS if source.get(name)
+        )
+        reason = self.env._(
+            "The server gave this mail at a place (%(place)s) where another "
+            "stored mail already is: a restored mailbox or a server reusing "
+            "its ids. It is kept here so that nothing is lost. (%(error)s)",
+            place=place,
+            error=str(error).strip(),
+        )
+        unplaced = {k: v for k, v in source.items() if k not in PLACE_FIELDS}
+        return self._quarantine(account, raw, unplaced, reason, key=key)
 
     @api.model
     def _store_parsed(self, account, raw, parsed, key, direction, source, rules=None):
@@ -295,27 +352,74 @@ class CrmMailMessage(models.Model):
                 self.env["ir.attachment"].create(
                     self._raw_attachment_vals(message, raw)
                 )
-        except psycopg2.IntegrityError:
-            # already kept once (the server gave it again after a resync)
-            return DUPLICATE, key
+        except psycopg2.IntegrityError as error:
+            constraint = getattr(error.diag, "constraint_name", None)
+            if constraint == DEDUPE_INDEX:
+                # already kept once (the server gave it again after a resync)
+                return DUPLICATE, key
+            unplaced = {k: v for k, v in source.items() if k not in PLACE_FIELDS}
+            if unplaced == source:
+                raise
+            # its place is taken by another mail: kept, without the place
+            return self._quarantine(account, raw, unplaced, reason, key=key)
         return QUARANTINED, reason
 
-    def unlink(self):
-        deletions = [
+    @api.model
+    def _refused_stub(self, account, source, error, attempts):
+        """Keep in Quarantine a mail the server refused to give, run after
+        run: its place and the server's answer (there are no bytes to keep).
+
+        :param dict source: its place on the server
+        :param str error: the server's last answer
+        :param int attempts: the runs it was refused in
+        :return: the new ``crm.mail.message``
+        """
+        place = "-".join(
+            str(source.get(n) or "")
+            for n in ("folder_id", "imap_uidvalidity", "imap_uid", "pop3_uidl")
+        )
+        return self.create(
             {
-                "account_id": m.account_id.id,
-                "folder_name": m.folder_id.name,
-                "imap_uidvalidity": m.imap_uidvalidity,
-                "imap_uid": m.imap_uid,
-                "pop3_uidl": m.pop3_uidl,
+                "account_id": account.id,
+                "state": "quarantined",
+                "dedupe_key": f"refused:{place}",
+                "subject": self.env._("A mail the server refused to give"),
+                "error": self.env._(
+                    "The server refused to give this mail in %(count)s runs in a "
+                    "row; the fetch went on without it. It is still on the "
+                    "server. Its last answer: %(answer)s",
+                    count=attempts,
+                    answer=error or "",
+                ),
+                **source,
             }
+        )
+
+    def unlink(self):
+        actions = [
+            {"account_id": m.account_id.id, "action": "delete", **m._server_place()}
             for m in self.sudo()
             # only what the server gave: a draft has no place there
             if m.state in SERVER_STATES
             and m.account_id.delete_on_server_with_record
             and not m.server_deleted
-            and ((m.folder_id and m.imap_uid) or m.pop3_uidl)
+            and m._server_place()
         ]
         res = super().unlink()
-        self.env["crm.mail.server.deletion"].sudo().create(deletions)
+        # done by the next fetch, once this deletion is committed
+        self.env["crm.mail.server.action"]._queue(actions)
         return res
+
+    def _server_place(self):
+        """Where this mail is on the server (``crm.mail.server.action``
+        values), or an empty dict."""
+        self.ensure_one()
+        if self.pop3_uidl:
+            return {"pop3_uidl": self.pop3_uidl}
+        if self.folder_id and self.imap_uid:
+            return {
+                "folder_id": self.folder_id.id,
+                "imap_uidvalidity": self.imap_uidvalidity,
+                "imap_uid": self.imap_uid,
+            }
+        return {}

@@ -1,12 +1,22 @@
 import logging
+import time
+from collections import defaultdict
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError
+from odoo.tools import SQL, split_every
 
-from ..mail_engine.addresses import domain_of, split_addresses
+from ..mail_engine.addresses import domain_of, parse_address_list, split_addresses
 from ..mail_engine.domains import company_name_from_domain, is_public_domain
+from .cron_limits import continue_later, job_deadline
 
 _logger = logging.getLogger(__name__)
+
+#: mails linked again per batch (one address lookup, one write per link)
+RELINK_BATCH = 1000
+#: the last mail id the "link unlinked mail" cron went through (-1: done)
+RELINK_PARAM = "crm_mail_client.relink_from_id"
+UNLINKED = [("contact_id", "=", False), ("partner_id", "=", False)]
 
 
 class CrmMailMessage(models.Model):
@@ -29,20 +39,35 @@ class CrmMailMessage(models.Model):
         :param company: the ``res.company`` whose mapping applies
         :return: dict with ``contact_id`` and ``partner_id`` (may be empty)
         """
-        found = self.env["crm.mail.address"]._find([a for a in addresses if a])
+        found = self.env["crm.mail.address"]._find([a for a in addresses if a], company)
+        return self._match_found(found, addresses, company)
+
+    @api.model
+    def _match_found(self, found, addresses, company, recent=None):
+        """:meth:`_match_partner` on index rows already looked up.
+
+        :param dict found: ``crm.mail.address._find`` of (at least) these
+            addresses for ``company``
+        :param dict recent: cache of :meth:`_most_recent` answers, kept by a
+            caller that matches many mails
+        """
         for address in addresses:
             rows = found.get(address)
             if not rows:
                 continue
             persons = rows.filtered(lambda r: not r.is_company)
-            best = self._most_recent((persons or rows).partner_id)
+            best = self._most_recent((persons or rows).partner_id, recent)
             return self._link_values(best, company)
         return {}
 
     @api.model
-    def _most_recent(self, partners):
+    def _most_recent(self, partners, cache=None):
         if len(partners) == 1:
             return partners
+        if cache is not None:
+            if partners not in cache:
+                cache[partners] = self._most_recent(partners)
+            return cache[partners]
         last = dict(
             self.sudo()._read_group(
                 [("contact_id", "in", partners.ids)], ["contact_id"], ["date:max"]
@@ -87,12 +112,27 @@ class CrmMailMessage(models.Model):
             domains.add(domain_of(account.email))
         users = self.env["res.users"].sudo().search([("share", "=", False)])
         addresses = set(split_addresses(",".join(users.mapped("email") or [""])))
+        accounts = self.env["crm.mail.account"].sudo().with_context(active_test=False)
+        addresses.update(accounts.search([]).mapped("email"))
         return addresses, {d for d in domains if d}
+
+    @api.model
+    def _sender(self, account, parsed):
+        """Who wrote an incoming mail: ``(address, name)`` of From, or of
+        Reply-To when From is the account's own address (a website form
+        sends ``From: sales@`` with the customer in Reply-To)."""
+        if parsed.reply_to and parsed.email_from == account.email:
+            pairs = parse_address_list(parsed.reply_to)
+            if pairs:
+                name, address = pairs[0]
+                return address, name
+        return parsed.email_from, parsed.from_name
 
     @api.model
     def _may_create_partner(self, account, parsed, classification):
         policy = account.company_id.crm_mail_unknown_policy
-        if policy == "none" or not parsed.email_from:
+        sender, _name = self._sender(account, parsed)
+        if policy == "none" or not sender:
             return False
         if (
             classification.auto_kind
@@ -102,10 +142,7 @@ class CrmMailMessage(models.Model):
         ):
             return False
         addresses, domains = self._own_addresses(account)
-        return (
-            parsed.email_from not in addresses
-            and domain_of(parsed.email_from) not in domains
-        )
+        return sender not in addresses and domain_of(sender) not in domains
 
     @api.model
     def _create_partner_from_mail(self, account, parsed):
@@ -114,9 +151,9 @@ class CrmMailMessage(models.Model):
         :return: link values, plus ``lead_id`` when the policy asks for a lead
         """
         company = account.company_id
-        address = parsed.email_from
+        address, name = self._sender(account, parsed)
         contact, parent = self._new_sender_partner(
-            self.env["res.partner"].sudo(), company, address, parsed.from_name
+            self.env["res.partner"].sudo(), company, address, name
         )
         values = {"contact_id": contact.id, "partner_id": (parent or contact).id}
         if company.crm_mail_unknown_policy == "lead":
@@ -128,7 +165,7 @@ class CrmMailMessage(models.Model):
                         "name": parsed.subject or address,
                         "partner_id": contact.id,
                         "email_from": address,
-                        "contact_name": parsed.from_name or False,
+                        "contact_name": name or False,
                         "team_id": company.crm_mail_lead_team_id.id,
                         "user_id": company.crm_mail_lead_user_id.id,
                         "description": (parsed.body_text or "")[:10000],
@@ -159,7 +196,12 @@ class CrmMailMessage(models.Model):
         public = is_public_domain(domain, extra=company.crm_mail_public_domains or "")
         if with_company and domain and not public:
             parent = Partner.search(
-                [("is_company", "=", True), ("crm_mail_domain", "=", domain)], limit=1
+                [
+                    ("is_company", "=", True),
+                    ("crm_mail_domain", "=", domain),
+                    ("company_id", "in", [False, company.id]),
+                ],
+                limit=1,
             ) or Partner.create(
                 {
                     "name": company_name_from_domain(domain),
@@ -186,7 +228,7 @@ class CrmMailMessage(models.Model):
     def _link_vals(self, account, parsed, direction, classification):
         """Link values for a new mail: match, else create for unknown senders."""
         if direction == "incoming":
-            addresses = [parsed.email_from]
+            addresses = [self._sender(account, parsed)[0]]
         else:
             addresses = [address for _name, address in parsed.to + parsed.cc]
         values = self._match_partner(addresses, account.company_id)
@@ -203,23 +245,113 @@ class CrmMailMessage(models.Model):
     def _relink(self):
         """Link these mails again (after a partner got a new address).
 
+        By batches of :data:`RELINK_BATCH`: one address lookup per batch and
+        company, one write per distinct link; the number of queries does not
+        grow with the number of mails of a batch.
+
         :return: the mails whose contact or company changed
         """
-        changed = self.browse()
-        for mail in self.sudo():
-            if mail.direction == "incoming":
-                addresses = [mail.email_from]
-            else:
-                addresses = split_addresses(
-                    ",".join(filter(None, [mail.email_to, mail.email_cc]))
+        Address = self.env["crm.mail.address"]
+        changed = []
+        recent = {}
+        for ids in split_every(RELINK_BATCH, self.ids):
+            mails = self.sudo().browse(ids)
+            mails.fetch(
+                ["direction", "email_from", "reply_to", "email_to", "email_cc"]
+                + ["account_id", "contact_id", "partner_id"]
+            )
+            wanted = {mail: mail._link_addresses() for mail in mails}
+            by_company = defaultdict(set)
+            for mail, addresses in wanted.items():
+                by_company[mail.account_id.company_id].update(addresses)
+            found = {
+                company: Address._find(list(addresses), company)
+                for company, addresses in by_company.items()
+            }
+            groups = defaultdict(list)
+            for mail, addresses in wanted.items():
+                company = mail.account_id.company_id
+                values = self._match_found(found[company], addresses, company, recent)
+                if any(
+                    (mail[name].id or False) != (value or False)
+                    for name, value in values.items()
+                ):
+                    groups[tuple(sorted(values.items()))].append(mail.id)
+            for values, mail_ids in groups.items():
+                self._write_links(mail_ids, dict(values))
+                changed.extend(mail_ids)
+        if changed:
+            self._invalidate_mail_tabs()
+        return self.browse(changed)
+
+    @api.model
+    def _write_links(self, mail_ids, values):
+        """Set contact and customer of many mails in one statement (the ORM
+        would split it by hundreds): only these two columns change, nothing
+        computes from them."""
+        self.env.flush_all()
+        self.env.cr.execute(
+            SQL(
+                """UPDATE crm_mail_message
+                      SET contact_id = %s, partner_id = %s, write_uid = %s,
+                          write_date = (now() at time zone 'UTC')
+                    WHERE id = ANY(%s)""",
+                values.get("contact_id") or None,
+                values.get("partner_id") or None,
+                self.env.uid,
+                mail_ids,
+            )
+        )
+        self.browse(mail_ids).invalidate_recordset(
+            ["contact_id", "partner_id", "write_uid", "write_date"]
+        )
+
+    def _link_addresses(self):
+        """The addresses a stored mail is linked by, in order of preference:
+        its sender (or the Reply-To of a mail the account sent itself),
+        the recipients of an outgoing mail."""
+        self.ensure_one()
+        if self.direction == "incoming":
+            if self.reply_to and self.email_from == self.account_id.email:
+                return split_addresses(self.reply_to)[:1] or [self.email_from]
+            return [self.email_from]
+        return split_addresses(",".join(filter(None, [self.email_to, self.email_cc])))
+
+    @api.model
+    def _cron_relink_unlinked(self):
+        """Link again every mail without a contact or company, oldest first.
+
+        WARNING: meant for cron usage only - commits after each batch. Its
+        progress (the last mail id done) is kept in a parameter, so that a
+        next pass (or a crash) goes on where this one stopped.
+        """
+        Param = self.env["ir.config_parameter"].sudo()
+        start = int(Param.get_param(RELINK_PARAM, -1))
+        if start < 0:
+            return
+        deadline = job_deadline(self.env)
+        auto_commit = self.env["crm.mail.account"]._auto_commit()
+        done = 0
+        while True:
+            mails = self.sudo().search(
+                [("id", ">", start), *UNLINKED], order="id", limit=RELINK_BATCH
+            )
+            if not mails:
+                Param.set_param(RELINK_PARAM, -1)
+                break
+            mails._relink()
+            done += len(mails)
+            start = mails[-1].id
+            Param.set_param(RELINK_PARAM, start)
+            if auto_commit:
+                # a batch linked is kept, whatever the next one meets
+                self.env.cr.commit()  # pylint: disable=invalid-commit
+            if time.monotonic() > deadline:
+                continue_later(
+                    self.env, self.env.ref("crm_mail_client.ir_cron_relink_mail")
                 )
-            values = self._match_partner(addresses, mail.account_id.company_id)
-            if any(
-                (mail[name].id or False) != (v or False) for name, v in values.items()
-            ):
-                mail.write(values)
-                changed |= mail
-        return self.browse(changed.ids)
+                break
+        self.env["ir.cron"]._notify_progress(done=done, remaining=0)
 
     # ------------------------------------------------------------
     # ACTIONS
@@ -241,19 +373,23 @@ class CrmMailMessage(models.Model):
 
     @api.model
     def action_relink_all(self):
-        """Settings: link again every mail that has no contact yet."""
-        mails = self.search([("contact_id", "=", False), ("partner_id", "=", False)])
-        mails._relink()
-        linked = mails.filtered("partner_id")
+        """Settings: link again every mail that has no contact yet.
+
+        In the background (there may be a million): the cron "Mail: link
+        unlinked mail" starts at once and goes through them in batches.
+        """
+        self.env["ir.config_parameter"].sudo().set_param(RELINK_PARAM, 0)
+        self.env.ref("crm_mail_client.ir_cron_relink_mail").sudo()._trigger()
+        count = self.sudo().search_count(UNLINKED)
         return {
             "type": "ir.actions.client",
             "tag": "display_notification",
             "params": {
-                "type": "success",
+                "type": "info",
                 "message": self.env._(
-                    "%(linked)s of %(total)s unlinked mails are now linked.",
-                    linked=len(linked),
-                    total=len(mails),
+                    "%(total)s unlinked mails are being linked in the background; "
+                    "each shows its company as soon as it is found.",
+                    total=count,
                 ),
             },
         }

@@ -44,8 +44,9 @@ class CrmMailMessage(models.Model):
         for rule in rules:
             if rule.action_link != "none":
                 vals.update(self._rule_link_vals(account, parsed, rule.action_link))
-            if rule.action_assign_user_id:
-                vals["user_id"] = rule.action_assign_user_id.id
+            assignee = rule.action_assign_user_id
+            if assignee and account.company_id in assignee.company_ids:
+                vals["user_id"] = assignee.id
             if rule.action_review_state:
                 vals["review_state"] = rule.action_review_state
         existing = self.env["crm.lead"]

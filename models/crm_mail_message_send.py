@@ -1,18 +1,25 @@
 import logging
 import smtplib
+import time
 from collections import defaultdict
 from datetime import timedelta
 from email.utils import make_msgid
 
+import psycopg2
+
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
-from odoo.addons.base.models.ir_mail_server import MailDeliveryException
+from odoo.addons.base.models.ir_mail_server import (
+    MailDeliveryException,
+    extract_rfc2822_addresses,
+)
 
 from ..mail_engine import compose, smtp_session
-from ..mail_engine.addresses import domain_of, split_addresses
+from ..mail_engine.addresses import domain_of, normalize, split_addresses
 from ..mail_engine.exceptions import MailEngineError
 from ..mail_engine.imap_session import ImapSession
+from .cron_limits import continue_later, job_deadline
 
 _logger = logging.getLogger(__name__)
 
@@ -20,12 +27,55 @@ _logger = logging.getLogger(__name__)
 SENDING_STALE_MINUTES = 10
 #: mails the send cron handles per run before it reports its progress
 SEND_BATCH = 50
+#: tries of a mail the server cannot take for now, before it fails
+MAX_SEND_ATTEMPTS = 5
+#: minutes before the second try; each later wait doubles
+RETRY_FIRST_MINUTES = 2
+#: engine error codes of a server that cannot be reached for now
+TRANSIENT_CODES = ("host_not_found", "connection_refused", "network", "timeout")
+
+
+def _temporary(error):
+    """Whether an SMTP refusal is temporary (4xx): the mail was not taken."""
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _reply in error.recipients.values()]
+        return bool(codes) and all(400 <= code < 500 for code in codes)
+    if isinstance(error, smtplib.SMTPResponseException):
+        return 400 <= error.smtp_code < 500
+    return False
+
+
+def _envelope_addresses(message, recipients):
+    """The addresses of the message's To, Cc and Bcc that are recipients.
+
+    ``ir.mail_server`` extracts everything that looks like an address from
+    those headers (``"Bike@Home" <a@b>`` gives two); only the ones our
+    parser found among the mail's recipients are kept, spelt as in the
+    headers.
+    """
+    wanted = set(recipients)
+    found = []
+    for header in ("To", "Cc", "Bcc"):
+        for address in extract_rfc2822_addresses(message[header] or ""):
+            if normalize(address) in wanted:
+                found.append(address)
+    return found
 
 
 class CrmMailMessage(models.Model):
     """Outgoing mail: build with Odoo's ir.mail_server, send over verified TLS."""
 
     _inherit = "crm.mail.message"
+
+    send_attempts = fields.Integer(
+        readonly=True, copy=False, help="Tries the SMTP server could not take."
+    )
+    next_try = fields.Datetime(
+        readonly=True,
+        copy=False,
+        index="btree_not_null",
+        help="A queued mail the server could not take for now waits until then.",
+    )
 
     # ------------------------------------------------------------
     # CREATION
@@ -62,7 +112,11 @@ class CrmMailMessage(models.Model):
     # ------------------------------------------------------------
 
     def action_retry(self):
-        """Send a failed mail again (the same Message-ID: no double thread)."""
+        """Send a failed mail again (the same Message-ID: no double thread).
+
+        Queued for the send cron, which starts at once: nothing reaches the
+        SMTP server inside this request (see :meth:`_queue_for_sending`).
+        """
         failed = self.filtered(
             lambda m: m.state == "error" and m.direction == "outgoing"
         )
@@ -71,12 +125,12 @@ class CrmMailMessage(models.Model):
                 self.env._("Only outgoing mails that failed can be retried.")
             )
         # the author queues it again (his rights checked); the server clears
-        # the reason of the last failure
+        # the reason of the last failure and its retry count
         failed.write({"state": "outgoing"})
-        failed.sudo().error = False
-        failed._send_now()
+        failed.sudo().write({"error": False, "send_attempts": 0, "next_try": False})
+        failed._queue_for_sending()
         if len(failed) == 1:
-            return failed._sent_notification()
+            return failed._queued_notification()
         return True
 
     def action_cancel_sending(self):
@@ -85,27 +139,32 @@ class CrmMailMessage(models.Model):
         mails.write({"state": "draft"})
         return True
 
-    def _sent_notification(self):
+    def _queue_for_sending(self):
+        """Have the send cron send these queued mails now.
+
+        The SMTP dialogue never runs inside a request: a server that accepts
+        the mail and a request that fails afterwards (or a worker killed)
+        would erase the record and invite a second send with another
+        Message-ID. The cron commits "sending" before it talks to the
+        server and "sent" right after.
+        """
+        self.env.ref("crm_mail_client.ir_cron_send_mail").sudo()._trigger()
+
+    def _queued_notification(self):
         self.ensure_one()
-        if self.state == "sent":
-            return {
-                "type": "ir.actions.client",
-                "tag": "display_notification",
-                "params": {
-                    "type": "success",
-                    "title": self.env._("Mail sent"),
-                    "message": self.subject or "",
-                    "next": {"type": "ir.actions.act_window_close"},
-                },
-            }
-        # the mail stays, with the reason and a Retry button
         return {
-            "type": "ir.actions.act_window",
-            "res_model": self._name,
-            "res_id": self.id,
-            "view_mode": "form",
-            "views": [(False, "form")],
-            "target": "current",
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "type": "success",
+                "title": self.env._("Mail queued"),
+                "message": self.env._(
+                    "%(subject)s leaves in a moment; Mail > Outbox shows it "
+                    "until it is sent, and why if it cannot be.",
+                    subject=self.subject or self.env._("(no subject)"),
+                ),
+                "next": {"type": "ir.actions.act_window_close"},
+            },
         }
 
     # ------------------------------------------------------------
@@ -115,25 +174,32 @@ class CrmMailMessage(models.Model):
     def _auto_commit_sending(self):
         return self.env["crm.mail.account"]._auto_commit()
 
-    def _send_now(self, auto_commit=False, author_lang=False):
+    def _send_now(self, auto_commit=False, author_lang=False, deadline=None):
         """Send these queued mails, one SMTP session per account.
 
-        Failures are kept on each mail (``state='error'`` and the reason);
-        nothing raises for a refused login, recipient or a timeout.
+        Failures are kept on each mail (``state='error'`` and the reason),
+        or rescheduled when temporary (see :meth:`_send_later`); nothing
+        raises for a refused login, recipient, a timeout or a bad mail.
 
         :param bool auto_commit: commit around every mail (cron only): a
             mail handed to the server must never be sent twice after a crash
         :param bool author_lang: write each failure in the language of the
             mail's author (cron only: it has no user language)
+        :param float deadline: ``time.monotonic()`` after which no new mail
+            is started (it stays queued for the next run)
+        :return: the mails handled (sent, failed or rescheduled)
         """
         queued = self.filtered(
             lambda m: m.state == "outgoing" and m.direction == "outgoing"
         )
+        handled = self.browse()
 
         def in_lang(mails):
             return mails._by_author_lang() if author_lang else [mails]
 
         for account in queued.account_id:
+            if deadline and time.monotonic() > deadline:
+                break
             mails = queued.filtered(lambda m, a=account: m.account_id == a)
             server = f"{account.smtp_host}:{account.smtp_port}"
             if not account.smtp_host:
@@ -145,35 +211,108 @@ class CrmMailMessage(models.Model):
                         ),
                         auto_commit,
                     )
+                handled |= mails
                 continue
             try:
                 smtp = smtp_session.open_smtp(account._smtp_config())
             except MailEngineError as error:
                 for group in in_lang(mails):
-                    group._send_failed(
-                        account.with_env(group.env)._engine_error_message(
-                            error, server
-                        ),
-                        auto_commit,
+                    reason = account.with_env(group.env)._engine_error_message(
+                        error, server
                     )
+                    if error.code in TRANSIENT_CODES:
+                        group._send_later(reason, auto_commit)
+                    else:
+                        group._send_failed(reason, auto_commit)
+                handled |= mails
                 continue
+            sent = []
             try:
                 for group in in_lang(mails):
                     for mail in group:
-                        mail._send_one(smtp, server, auto_commit)
+                        if deadline and time.monotonic() > deadline:
+                            break
+                        message = mail._send_one(smtp, server, auto_commit)
+                        handled |= mail
+                        if message is not None:
+                            sent.append((mail, message))
             finally:
                 try:
                     smtp.quit()
                 except (smtplib.SMTPException, OSError):
                     smtp.close()
+            if account.upload_sent:
+                self._upload_to_sent(account, sent)
+        return handled
 
     def _send_failed(self, reason, auto_commit):
-        self.sudo().write({"state": "error", "error": reason})
+        self.sudo().write({"state": "error", "error": reason, "next_try": False})
         if auto_commit:
             # the failure is what the user must see, whatever follows
             self.env.cr.commit()  # pylint: disable=invalid-commit
+            for mail in self:
+                mail._tell_author(reason)
+
+    def _send_later(self, reason, auto_commit):
+        """A temporary failure (the server unreachable, a 4xx answer): the
+        mail is queued again with a growing delay, and fails after
+        :data:`MAX_SEND_ATTEMPTS` tries."""
+        moments = set()
+        for mail in self:
+            attempts = mail.send_attempts + 1
+            if attempts >= MAX_SEND_ATTEMPTS:
+                mail._send_failed(reason, auto_commit)
+                continue
+            later = fields.Datetime.now() + timedelta(
+                minutes=RETRY_FIRST_MINUTES * 2 ** (attempts - 1)
+            )
+            moments.add(later)
+            mail.sudo().write(
+                {
+                    "state": "outgoing",
+                    "send_attempts": attempts,
+                    "next_try": later,
+                    "error": self.env._(
+                        "Not sent yet: %(reason)s. Try %(attempt)s of %(max)s at "
+                        "%(when)s UTC.",
+                        reason=reason,
+                        attempt=attempts + 1,
+                        max=MAX_SEND_ATTEMPTS,
+                        when=fields.Datetime.to_string(later),
+                    ),
+                }
+            )
+        if moments:
+            # the send cron wakes up when the first of them is due
+            self.env.ref("crm_mail_client.ir_cron_send_mail").sudo()._trigger(
+                at=min(moments)
+            )
+        if auto_commit:
+            # the schedule survives whatever follows
+            self.env.cr.commit()  # pylint: disable=invalid-commit
+
+    def _tell_author(self, reason):
+        """A live notification to the author whose mail failed (he sent it
+        from a dialog that closed long ago)."""
+        self.ensure_one()
+        partner = self.author_user_id.partner_id
+        if partner:
+            partner._bus_send(
+                "simple_notification",
+                {
+                    "type": "danger",
+                    "sticky": True,
+                    "title": self.env._("Mail not sent: %s", self.subject or ""),
+                    "message": reason,
+                },
+            )
 
     def _send_one(self, smtp, server, auto_commit):
+        """Send one queued mail on an open session.
+
+        :return: the sent ``email.message.Message`` (for the Sent copy), or
+            None when it failed or waits for another try
+        """
         self.ensure_one()
         mail = self.sudo()
         mail.write({"state": "sending"})
@@ -183,33 +322,54 @@ class CrmMailMessage(models.Model):
             self.env.cr.commit()  # pylint: disable=invalid-commit
         try:
             message = mail._build_email()
-        except UserError as error:
-            mail._send_failed(str(error), auto_commit)
-            return
-        try:
-            mail.env["ir.mail_server"].send_email(
-                message, smtp_server=server, smtp_session=smtp
+            # RCPT TO only for the addresses the mail really holds: Odoo would
+            # also take '"Bike@Home" <a@b>' for two recipients
+            recipients = split_addresses(
+                ",".join(filter(None, [mail.email_to, mail.email_cc, mail.email_bcc]))
             )
+            mail.env["ir.mail_server"].with_context(
+                send_validated_to=_envelope_addresses(message, recipients)
+            ).send_email(message, smtp_server=server, smtp_session=smtp)
         except MailDeliveryException as error:
             reason = error.args[1] if len(error.args) > 1 else str(error)
-            mail._send_failed(reason, auto_commit)
-            return
+            if _temporary(error.__context__):
+                self._send_later(reason, auto_commit)
+            else:
+                self._send_failed(reason, auto_commit)
+            return None
         except smtplib.SMTPServerDisconnected as error:
-            mail._send_failed(
+            # the server may or may not have taken it: a human decides
+            self._send_failed(
                 self.env._(
-                    "%(server)s closed the connection: %(error)s",
+                    "%(server)s closed the connection: %(error)s. The mail may "
+                    "have reached the recipient: check before pressing Retry.",
                     server=server,
                     error=error,
                 ),
                 auto_commit,
             )
-            return
-        mail.write({"state": "sent", "date": fields.Datetime.now(), "error": False})
+            return None
+        except psycopg2.OperationalError:
+            raise  # the database, not the mail: the next run sends it
+        except Exception as error:  # noqa: BLE001 - a bad mail fails alone
+            _logger.warning("Mail %s could not be sent.", mail.id, exc_info=True)
+            self._send_failed(
+                self.env._("The mail could not be sent: %(error)s", error=error),
+                auto_commit,
+            )
+            return None
+        mail.write(
+            {
+                "state": "sent",
+                "date": fields.Datetime.now(),
+                "error": False,
+                "next_try": False,
+            }
+        )
         if auto_commit:
             # sent is sent: never send it again
             self.env.cr.commit()  # pylint: disable=invalid-commit
-        if mail.account_id.upload_sent:
-            mail._upload_to_sent(message)
+        return message
 
     def _build_email(self):
         """The RFC 5322 message of this mail, built by ``ir.mail_server``.
@@ -252,32 +412,37 @@ class CrmMailMessage(models.Model):
             headers=headers,
         )
 
-    def _upload_to_sent(self, message):
-        """Append the sent mail to the server's Sent folder (IMAP APPEND).
+    @api.model
+    def _upload_to_sent(self, account, sent):
+        """Append sent mails to the server's Sent folder, in one IMAP session.
 
-        A failure here does not unsend the mail: it is noted on the mail.
+        A failure here does not unsend anything: it is noted on each mail.
+
+        :param account: the ``crm.mail.account`` they were sent from
+        :param list sent: ``(crm.mail.message, email.message.Message)`` pairs
         """
-        account = self.account_id
-        if account.protocol != "imap" or not account.incoming_host:
+        if not sent or account.protocol != "imap" or not account.incoming_host:
             return
-        if self.email_bcc and not message["Bcc"]:
-            # the sender's own copy keeps the Bcc, as mail clients do
-            message["Bcc"] = self.email_bcc
         try:
             with ImapSession.open(account._incoming_config()) as session:
                 folder = account._sent_folder_name(session)
-                session.append(folder, message.as_bytes())
+                for mail, message in sent:
+                    if mail.email_bcc and not message["Bcc"]:
+                        # the sender's own copy keeps the Bcc, as clients do
+                        message["Bcc"] = mail.email_bcc
+                    session.append(folder, message.as_bytes())
         except MailEngineError as error:
-            _logger.info("Sent mail %s not copied to Sent: %s", self.id, error)
-            # a note of the system on a mail that is sent, hence frozen
-            self.sudo().write(
-                {
-                    "error": self.env._(
-                        "Sent, but not copied to the Sent folder: %(reason)s",
-                        reason=account._engine_error_message(error),
-                    )
-                }
-            )
+            _logger.info("Sent mail not copied to Sent: %s", error)
+            for mail, _message in sent:
+                # a note of the system on a mail that is sent, hence frozen
+                mail.sudo().write(
+                    {
+                        "error": mail.env._(
+                            "Sent, but not copied to the Sent folder: %(reason)s",
+                            reason=account._engine_error_message(error),
+                        )
+                    }
+                )
 
     # ------------------------------------------------------------
     # CRON
@@ -285,13 +450,15 @@ class CrmMailMessage(models.Model):
 
     @api.model
     def _cron_send_mail(self, batch_size=SEND_BATCH):
-        """Send queued mail (mass mail) in batches.
+        """Send queued mail in batches, within the cron's time budget.
 
         WARNING: meant for cron usage only - commits around every mail.
         A mail found in 'sending' was interrupted by a crash: it may or may
         not have reached the server, so it goes to 'error' for a human to
-        check, never back to the queue.
+        check, never back to the queue. Mails waiting for another try after
+        a temporary failure are left alone until their time.
         """
+        deadline = job_deadline(self.env)
         Message = self.sudo()
         auto_commit = self._auto_commit_sending()
         limit = fields.Datetime.now() - timedelta(minutes=SENDING_STALE_MINUTES)
@@ -308,11 +475,23 @@ class CrmMailMessage(models.Model):
                     ),
                 }
             )
-        queue = [("state", "=", "outgoing"), ("direction", "=", "outgoing")]
-        queued = Message.search(queue, limit=batch_size)
-        queued._send_now(auto_commit=auto_commit, author_lang=True)
+        queue = [
+            ("state", "=", "outgoing"),
+            ("direction", "=", "outgoing"),
+            "|",
+            ("next_try", "=", False),
+            ("next_try", "<=", fields.Datetime.now()),
+        ]
+        queued = Message.search(queue, limit=batch_size, order="id")
+        handled = queued._send_now(
+            auto_commit=auto_commit, author_lang=True, deadline=deadline
+        )
         remaining = Message.search_count(queue)
-        self.env["ir.cron"]._notify_progress(done=len(queued), remaining=remaining)
+        if remaining and time.monotonic() > deadline:
+            # this pass is over: the next one takes the rest, right away
+            continue_later(self.env, self.env.ref("crm_mail_client.ir_cron_send_mail"))
+            remaining = 0
+        self.env["ir.cron"]._notify_progress(done=len(handled), remaining=remaining)
 
     def _by_author_lang(self):
         """These mails in groups, each in the context of its author's

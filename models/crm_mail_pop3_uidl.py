@@ -1,4 +1,5 @@
 from odoo import fields, models
+from odoo.tools import SQL
 
 
 class CrmMailPop3Uidl(models.Model):
@@ -22,3 +23,51 @@ class CrmMailPop3Uidl(models.Model):
     _sql_constraints = [
         ("uniq", "UNIQUE(account_id, uidl)", "A POP3 message is processed once.")
     ]
+
+    def _known(self, account, on_server):
+        """The UIDLs of ``on_server`` already processed for ``account``.
+
+        Rows of messages gone from the server are deleted on the way, in one
+        statement: the table holds what the server holds, and a run never
+        loads more of it than the server's list.
+
+        :param dict on_server: ``{uidl: message number}`` from UIDL
+        :return: set of UIDLs
+        """
+        uidls = list(on_server)
+        self.env.flush_all()
+        self.env.cr.execute(
+            SQL(
+                "DELETE FROM crm_mail_pop3_uidl WHERE account_id = %s "
+                "AND NOT (uidl = ANY(%s))",
+                account.id,
+                uidls,
+            )
+        )
+        self.env.cr.execute(
+            SQL(
+                "SELECT uidl FROM crm_mail_pop3_uidl WHERE account_id = %s "
+                "AND uidl = ANY(%s)",
+                account.id,
+                uidls,
+            )
+        )
+        self.invalidate_model()
+        return {row[0] for row in self.env.cr.fetchall()}
+
+    def _processed_before(self, account, uidls, limit):
+        """Which of ``uidls`` were processed before ``limit``.
+
+        :return: list of UIDLs
+        """
+        self.env.flush_all()
+        self.env.cr.execute(
+            SQL(
+                "SELECT uidl FROM crm_mail_pop3_uidl WHERE account_id = %s "
+                "AND uidl = ANY(%s) AND date < %s",
+                account.id,
+                uidls,
+                limit,
+            )
+        )
+        return [row[0] for row in self.env.cr.fetchall()]

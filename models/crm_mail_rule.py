@@ -1,13 +1,12 @@
 import logging
 
-import psycopg2
-
 from odoo import api, fields, models
 from odoo.exceptions import AccessError
-from odoo.tools import SQL, plaintext2html
+from odoo.tools import plaintext2html
 
 from ..mail_engine import rules as engine
 from ..mail_engine.patterns import PatternError
+from .hit_counter import flush_hits
 
 _logger = logging.getLogger(__name__)
 
@@ -269,49 +268,8 @@ class CrmMailRule(models.Model):
             hits = cache.setdefault(CACHE_HITS, {})
             for rule_id in fired.ids:
                 hits[rule_id] = hits.get(rule_id, 0) + 1
-            self._flush_hits(hits)
+            flush_hits(self, hits)
         return fired
-
-    @api.model
-    def _flush_hits(self, hits):
-        """Add pending hits to the counters, without waiting for a lock.
-
-        Global rules are hit by every account, and accounts may be fetched
-        by parallel cron jobs: a counter row locked (or just updated) by
-        another fetch is skipped and its hits stay pending for the next
-        mail of this run, instead of failing the fetch.
-
-        :param dict hits: rule id -> hits not yet counted; emptied of what
-            was written
-        """
-        if not hits:
-            return
-        try:
-            with self.env.cr.savepoint(flush=False):
-                self.env.cr.execute(
-                    SQL(
-                        """UPDATE crm_mail_rule r
-                              SET hit_count = COALESCE(r.hit_count, 0) + h.n,
-                                  last_hit = (now() at time zone 'UTC')
-                             FROM (SELECT unnest(%s::int[]) AS id,
-                                          unnest(%s::int[]) AS n) h
-                            WHERE r.id = h.id
-                              AND r.id IN (SELECT id FROM crm_mail_rule
-                                            WHERE id = ANY(%s::int[])
-                                              FOR UPDATE SKIP LOCKED)
-                        RETURNING r.id""",
-                        list(hits),
-                        list(hits.values()),
-                        list(hits),
-                    )
-                )
-                done = [row[0] for row in self.env.cr.fetchall()]
-        except psycopg2.errors.SerializationFailure:
-            _logger.debug("Mail rule counters busy, kept for later.")
-            return
-        for rule_id in done:
-            hits.pop(rule_id, None)
-        self.browse(done).invalidate_recordset(["hit_count", "last_hit"])
 
     def _lead_vals(self, account, parsed, mail_vals):
         """Values of the lead this rule creates for a mail.
@@ -330,7 +288,15 @@ class CrmMailRule(models.Model):
             "user_id": self.lead_user_id.id or False,
             "company_id": account.company_id.id,
         }
-        if self.lead_team_id:
+        # a global rule serves every company: what belongs to another one
+        # is left out (the lead would be refused, and the mail with it)
+        company = account.company_id
+        if self.lead_user_id and company not in self.lead_user_id.company_ids:
+            vals["user_id"] = False
+        if self.lead_team_id and self.lead_team_id.company_id in (
+            company,
+            company.browse(),
+        ):
             vals["team_id"] = self.lead_team_id.id
         if self.lead_tag_ids:
             vals["tag_ids"] = [fields.Command.link(t) for t in self.lead_tag_ids.ids]

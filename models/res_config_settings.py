@@ -1,5 +1,7 @@
 from odoo import api, fields, models
 
+from .cron_limits import lock_for_change
+
 
 class ResConfigSettings(models.TransientModel):
     _inherit = "res.config.settings"
@@ -74,12 +76,17 @@ class ResConfigSettings(models.TransientModel):
     def _inverse_crm_mail_cron(self):
         crons = self.env["crm.mail.account"]._fetch_crons()
         for settings in self[:1]:
-            crons.write(
-                {
-                    "interval_number": max(settings.crm_mail_fetch_interval, 1),
-                    "interval_type": settings.crm_mail_fetch_interval_type or "minutes",
-                }
+            vals = {
+                "interval_number": max(settings.crm_mail_fetch_interval, 1),
+                "interval_type": settings.crm_mail_fetch_interval_type or "minutes",
+            }
+            # a running job's row is locked: only a real change touches it
+            changed = crons.filtered(
+                lambda cron, vals=vals: any(cron[k] != v for k, v in vals.items())
             )
+            if changed:
+                lock_for_change(changed)
+                changed.write(vals)
 
     def set_values(self):
         res = super().set_values()

@@ -1,5 +1,6 @@
 from odoo import api, fields, models
 from odoo.exceptions import UserError
+from odoo.osv import expression
 
 from ..mail_engine.addresses import split_addresses
 
@@ -29,8 +30,8 @@ class ResPartner(models.Model):
 
     def write(self, vals):
         res = super().write(vals)
-        person, company = self.env["crm.mail.address"]._mapped_fields()
-        if {"is_company", "active", *person, *company} & set(vals):
+        person, company = self.env["crm.mail.address"]._indexed_fields()
+        if {"is_company", "active", "company_id", *person, *company} & set(vals):
             self.env["crm.mail.address"]._refresh(self)
         return res
 
@@ -46,18 +47,30 @@ class ResPartner(models.Model):
         rows = (
             self.env["crm.mail.address"].sudo().search([("partner_id", "in", self.ids)])
         )
-        addresses = rows.mapped("address")
-        mails = (
-            self.env["crm.mail.message"].search(
-                ["|", ("email_from", "in", addresses), ("contact_id", "=", False)]
+        addresses = sorted(set(rows.mapped("address")))
+        Message = self.env["crm.mail.message"]
+        mails = Message
+        if addresses:
+            # the mails of these addresses only (bounded by them, not by the
+            # table), the recipients' ones narrowed down exactly below
+            mails = Message.search(
+                expression.OR(
+                    [[("email_from", "in", addresses)]]
+                    + [
+                        [(name, "ilike", address)]
+                        for address in addresses
+                        for name in ("email_to", "email_cc", "reply_to")
+                    ]
+                )
             )
-            if addresses
-            else self.env["crm.mail.message"]
-        )
         mails = mails.filtered(
             lambda m: (
-                m.email_from in addresses
-                or set(split_addresses(f"{m.email_to or ''},{m.email_cc or ''}"))
+                set(
+                    [m.email_from]
+                    + split_addresses(
+                        f"{m.email_to or ''},{m.email_cc or ''},{m.reply_to or ''}"
+                    )
+                )
                 & set(addresses)
             )
         )

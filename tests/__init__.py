@@ -13,3 +13,6 @@ from . import test_reliability
 from . import test_hostile_input
 from . import test_access_matrix
 from . import test_trust_rights
+from . import test_trust_fetch
+from . import test_trust_limits
+from . import test_trust_send

@@ -104,15 +104,15 @@ class TestFetch(MailServerCase):
         )
         account = self.make_account()
         run = account._fetch_locked()
-        self.assertEqual(run.counts["stored"], 2)
+        self.assertEqual(run.counts["stored"], 3)
         self.assertEqual(run.counts["duplicate"], 1)
-        self.assertEqual(run.counts["self"], 1)
         offer = self.messages(account, subject="our offer")
         self.assertEqual(offer.direction, "outgoing")
+        # a mail to the account itself is kept, as received mail
+        note = self.messages(account, subject="note to self")
+        self.assertEqual(note.direction, "incoming")
         log = account.fetch_log_ids[:1]
-        self.assertEqual(
-            (log.stored, log.skipped_duplicate, log.skipped_self), (2, 1, 1)
-        )
+        self.assertEqual((log.stored, log.skipped_duplicate), (3, 1))
         self.assertIn("duplicate: <same@client.example>", log.details)
 
     def test_quarantine_keeps_raw(self):

@@ -67,3 +67,64 @@ class TestInstall(TransactionCase):
         self.assertEqual(new.crm_mail_max_per_run, 80)
         arch = self.env["res.config.settings"].get_views([(False, "form")])["views"]
         self.assertIn('name="crm_mail_client"', arch["form"]["arch"])
+
+
+@tagged("post_install", "-at_install")
+class TestMigration(TransactionCase):
+    """The 18.0.2.0.0 migration on a database shaped like 18.0.1.0.0."""
+
+    def _script(self, name):
+        import importlib.util
+        from pathlib import Path
+
+        path = Path(__file__).parents[1] / "migrations" / "18.0.2.0.0" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(
+            f"crm_mail_migration_{name}", path
+        )
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    def test_18_0_2_0_0(self):
+        cr = self.env.cr
+        account = self.env["crm.mail.account"].create(
+            {"name": "M", "email": "m@crm.test", "incoming_host": "imap.invalid"}
+        )
+        folder = self.env["crm.mail.folder"].create(
+            {"account_id": account.id, "name": "INBOX"}
+        )
+        self.env.flush_all()
+        # 18.0.1.0.0: 32-bit columns, a queue table, rules as they were
+        cr.execute("ALTER TABLE crm_mail_folder ALTER COLUMN last_uid TYPE integer")
+        cr.execute("DROP TABLE IF EXISTS crm_mail_server_deletion")
+        cr.execute(
+            "CREATE TABLE crm_mail_server_deletion (account_id int, folder_name "
+            "varchar, imap_uidvalidity int, imap_uid int, pop3_uidl varchar)"
+        )
+        cr.execute(
+            "INSERT INTO crm_mail_server_deletion VALUES (%s, 'INBOX', 7, 11, NULL), "
+            "(%s, 'Gone', 7, 12, NULL)",
+            (account.id, account.id),
+        )
+        rule = self.env.ref("crm_mail_client.crm_mail_rule_rule_user")
+        rule.domain_force = "[('account_id', '=', False)]"
+        self.env.flush_all()
+        self._script("pre-migrate").migrate(cr, "18.0.1.0.0")
+        self._script("post-migrate").migrate(cr, "18.0.1.0.0")
+        self.env.invalidate_all()
+        cr.execute(
+            "SELECT data_type FROM information_schema.columns WHERE "
+            "table_name = 'crm_mail_folder' AND column_name = 'last_uid'"
+        )
+        self.assertEqual(cr.fetchone()[0], "bigint")
+        self.assertEqual(rule.domain_force, "[('user_may_read', '=', True)]")
+        moved = self.env["crm.mail.server.action"].search(
+            [("account_id", "=", account.id)]
+        )
+        self.assertEqual(
+            [(m.action, m.folder_id, m.imap_uidvalidity, m.imap_uid) for m in moved],
+            [("delete", folder, 7, 11)],
+            "a folder that no longer exists has nothing left to delete",
+        )
+        cr.execute("SELECT to_regclass('crm_mail_server_deletion')")
+        self.assertIsNone(cr.fetchone()[0])

@@ -210,18 +210,23 @@ class TestRules(MailServerCase):
             self.deliver(make_mail(subject=subject))
         account = self.make_account(keep_on_server=True)
         Account = self.env.registry["crm.mail.account"]
-        original = Account._commit_point
+        original = Account._apply_imap_actions
         on_server = []
 
-        def commit_point(acc, run, session):
-            on_server.append(("before", len(self.server_uids(acc))))
-            original(acc, run, session)
+        def apply_actions(acc, session, folders, expire=False):
+            queued = self.env["crm.mail.server.action"].search_count(
+                [("account_id", "=", acc.id)]
+            )
+            on_server.append(("before", len(self.server_uids(acc)), queued))
+            original(acc, session, folders, expire=expire)
             on_server.append(("after", len(self.server_uids(acc))))
 
-        with patch.object(Account, "_commit_point", commit_point):
+        with patch.object(Account, "_apply_imap_actions", apply_actions):
             account._fetch_locked()
-        self.assertEqual(on_server[0], ("before", 3), "nothing deleted before it")
-        self.assertEqual(on_server[1], ("after", 1), "gone once committed")
+        # the deletions are queued with the mails, done after their commit
+        index = on_server.index(("before", 3, 2))
+        self.assertEqual(on_server[index + 1], ("after", 1), "gone once committed")
+        self.assertFalse(self.env["crm.mail.server.action"].search_count([]))
         mails = self.env["crm.mail.message"].search([("account_id", "=", account.id)])
         self.assertEqual(sorted(mails.mapped("subject")), ["Keep me", "Receipt 1"])
         receipt = mails.filtered(lambda m: m.subject == "Receipt 1")

@@ -78,6 +78,8 @@ class TestReplyTour(MailServerCase, HttpCase):
                 "crm_mail_client_reply_tour",
                 login=self.user_sales.login,
             )
+            self.assertFalse(peer.received(), "nothing sent by the request")
+            self.env["crm.mail.message"]._cron_send_mail()
         (sent,) = peer.received()
         self.assertEqual(sent["rcpt_tos"], ["ivan@romashka.example"])
         reply = self.env["crm.mail.message"].search(

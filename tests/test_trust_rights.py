@@ -111,9 +111,7 @@ class TestTrustRights(RpcMixin, AccessFixture, HttpCase):
         self.assert_allowed("crm.mail.message", "unlink", [planted.id])
         self.assertFalse(planted.exists())
         self.assertFalse(
-            self.env["crm.mail.server.deletion"].search(
-                [("account_id", "=", self.x.id)]
-            )
+            self.env["crm.mail.server.action"].search([("account_id", "=", self.x.id)])
         )
 
     # ------------------------------------------------------------

@@ -276,14 +276,15 @@ class CrmMailCompose(models.TransientModel):
     # ------------------------------------------------------------
 
     def action_send(self):
-        """Send now (one mail) or queue one mail per recipient (mass)."""
+        """Queue the mail (one, or one per recipient in mass mode) for the
+        send cron, which starts at once (see ``_queue_for_sending``)."""
         self.ensure_one()
         self._check_ready(sending=True)
         if self.composition_mode == "mass":
             return self._queue_mass()
         mail = self._save_message("outgoing")
-        mail._send_now()
-        return mail._sent_notification()
+        mail._queue_for_sending()
+        return mail._queued_notification()
 
     def action_save_draft(self):
         self.ensure_one()

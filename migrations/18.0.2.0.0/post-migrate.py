@@ -1,15 +1,21 @@
-"""18.0.2.0.0: record rules that changed (issue #18: incoming metadata needs
-the incoming read right).
+"""18.0.2.0.0 (issue #18), after the new code loaded:
 
-The rules are ``noupdate`` (an administrator may adjust them), so an
-upgrade does not reload them: their new domains are written here, read
-from the module's own security files so that there is one source of truth.
+- record rules that changed (incoming metadata needs the incoming read
+  right): they are ``noupdate`` (an administrator may adjust them), so an
+  upgrade does not reload them; their new domains are written here, read
+  from the module's own security files (one source of truth);
+- deletions queued in the old ``crm_mail_server_deletion`` table move to
+  ``crm.mail.server.action``;
+- the address index is rebuilt: rows now carry the partner's company and
+  cover the fields every company maps, archived partners left out.
 """
 
 import logging
 from pathlib import Path
 
 from lxml import etree
+
+from odoo import SUPERUSER_ID, api
 
 _logger = logging.getLogger(__name__)
 
@@ -27,10 +33,30 @@ CHANGED_RULES = {
 def _domains(path, xmlids):
     tree = etree.parse(str(MODULE / path))
     for xmlid in xmlids:
-        (field,) = tree.xpath(
-            f"//record[@id='{xmlid}']/field[@name='domain_force']"
-        )
+        (field,) = tree.xpath(f"//record[@id='{xmlid}']/field[@name='domain_force']")
         yield xmlid, field.text.strip()
+
+
+def _move_queued_deletions(cr):
+    cr.execute("SELECT to_regclass('crm_mail_server_deletion')")
+    if not cr.fetchone()[0]:
+        return
+    cr.execute(
+        """INSERT INTO crm_mail_server_action
+                  (account_id, action, folder_id, imap_uidvalidity, imap_uid,
+                   pop3_uidl, date)
+           SELECT d.account_id, 'delete', f.id, d.imap_uidvalidity, d.imap_uid,
+                  d.pop3_uidl, (now() at time zone 'UTC')
+             FROM crm_mail_server_deletion d
+        LEFT JOIN crm_mail_folder f
+               ON f.account_id = d.account_id AND f.name = d.folder_name
+            WHERE d.pop3_uidl IS NOT NULL
+               OR (f.id IS NOT NULL AND d.imap_uid IS NOT NULL)
+      ON CONFLICT DO NOTHING"""
+    )
+    _logger.info("%s queued server deletions moved", cr.rowcount)
+    # its model is gone with this version; Odoo forgets it, the table stays
+    cr.execute("DROP TABLE crm_mail_server_deletion")
 
 
 def migrate(cr, version):
@@ -44,3 +70,6 @@ def migrate(cr, version):
                 (domain, xmlid),
             )
             _logger.info("Record rule %s: new domain %s", xmlid, domain)
+    _move_queued_deletions(cr)
+    env = api.Environment(cr, SUPERUSER_ID, {})
+    env["crm.mail.address"]._rebuild()

@@ -86,8 +86,8 @@ registry.category("web_tour.tours").add("crm_mail_client_reply_tour", {
             run: "click",
         },
         {
-            content: "Sent",
-            trigger: ".o_notification:contains('Mail sent')",
+            content: "Queued: the send cron sends it, never the request",
+            trigger: ".o_notification:contains('Mail queued')",
         },
         {
             content: "Close the mail",

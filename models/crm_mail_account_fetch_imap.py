@@ -1,0 +1,151 @@
+import logging
+import time
+from datetime import date, timedelta
+
+from odoo import models
+
+from ..mail_engine.imap_session import ImapSession
+from .crm_mail_account_fetch import COMMIT_EVERY
+
+_logger = logging.getLogger(__name__)
+
+#: days before the newest stored mail a renumbered folder is searched from
+RESYNC_MARGIN_DAYS = 1
+
+
+class CrmMailAccount(models.Model):
+    """IMAP: folders in order, new UIDs above each folder's checkpoint."""
+
+    _inherit = "crm.mail.account"
+
+    def _fetch_imap(self, run):
+        Folder = self.env["crm.mail.folder"]
+        with ImapSession.open(self._incoming_config()) as session:
+            infos = session.list_folders()
+            Folder._sync_from_server(self, infos)
+            names = set(Folder._fetch_names(self, infos))
+            # what earlier runs left undone on the server, first
+            self._apply_imap_actions(session, self.folder_ids)
+            folders = self.folder_ids.filtered(lambda f: f.name in names)
+            for folder in folders.sorted(lambda f: (f.sequence, f.name)):
+                if run.out_of_budget():
+                    break
+                self._fetch_imap_folder(session, folder, run)
+                self._commit_point(run)
+                self._apply_imap_actions(session, folder, expire=True)
+
+    def _fetch_imap_folder(self, session, folder, run):
+        uidvalidity, uidnext = session.select(folder.name)
+        since = None
+        if folder.uidvalidity != uidvalidity:
+            since = self._sync_window(folder)
+            if folder.uidvalidity:
+                # the server renumbered the folder: its mails are found again
+                # by Message-ID (their new place recorded), and the search
+                # starts where our mail ends, not at the dawn of the mailbox
+                _logger.warning(
+                    "UIDVALIDITY of %s/%s changed (%s -> %s): resync since %s.",
+                    self.id,
+                    folder.name,
+                    folder.uidvalidity,
+                    uidvalidity,
+                    since,
+                )
+            folder.write({"uidvalidity": uidvalidity, "last_uid": 0})
+        self._retry_refused_imap(session, folder, run)
+        _validity, uids = session.search_uids(
+            folder.name, above_uid=folder.last_uid, since=since
+        )
+        if since is not None:
+            # a window: older mail stays out for good
+            floor = (min(uids) - 1) if uids else max(uidnext - 1, 0)
+            folder.last_uid = floor
+        if len(uids) > run.left:
+            run.more = True
+        uids = uids[: max(run.left, 0)]
+        # the checkpoint is written once per commit point, not per mail (each
+        # mail's savepoint would flush it: one UPDATE per mail); it still
+        # commits in the same transaction as the mails it covers
+        last_uid = None
+        try:
+            for fetched in session.fetch(folder.name, uids):
+                self._ingest_fetched(folder, fetched, run)
+                last_uid = fetched.uid
+                if run.since_commit >= COMMIT_EVERY:
+                    folder.last_uid, last_uid = last_uid, None
+                    self._commit_point(run)
+                if time.monotonic() > run.deadline:
+                    run.more = True
+                    break
+        finally:
+            # also on an error: the caller rolls back to the last commit
+            # point anyway, and without auto-commit (tests) it keeps the mails
+            if last_uid is not None:
+                folder.last_uid = last_uid
+
+    def _sync_window(self, folder):
+        """The first day a (re)synced folder is searched from, or None.
+
+        A folder we stored mail from before is searched from a day before
+        its newest stored mail; a new folder from the account's first-sync
+        window.
+        """
+        newest = self.env["crm.mail.message"]._read_group(
+            [("folder_id", "=", folder.id)], [], ["create_date:max"]
+        )[0][0]
+        if newest:
+            return newest.date() - timedelta(days=RESYNC_MARGIN_DAYS)
+        if self.initial_days:
+            return date.today() - timedelta(days=self.initial_days)
+        return None
+
+    def _ingest_fetched(self, folder, fetched, run):
+        """Store one fetched message, or queue it for a retry if refused."""
+        source = {
+            "folder_id": folder.id,
+            "imap_uidvalidity": fetched.uidvalidity,
+            "imap_uid": fetched.uid,
+        }
+        if fetched.raw is None:
+            self._refused(run, source, fetched.error, f"{folder.name} {fetched.uid}")
+            return
+        outcome, detail = self.env["crm.mail.message"]._ingest_raw(
+            self, fetched.raw, source, run.cache
+        )
+        run.count(outcome, detail)
+        self._after_ingest(run, outcome, source)
+
+    def _retry_refused_imap(self, session, folder, run):
+        """Ask again, one by one, for the messages earlier runs were refused."""
+        Retry = self.env["crm.mail.fetch.retry"]
+        retries = Retry.search(
+            [("account_id", "=", self.id), ("folder_id", "=", folder.id)]
+        )
+        # renumbered folder: the resync finds them again by Message-ID
+        stale = retries.filtered(lambda r: r.imap_uidvalidity != folder.uidvalidity)
+        stale.unlink()
+        retries -= stale
+        if not retries:
+            return
+        present = set(session.present_uids(folder.name, retries.mapped("imap_uid")))
+        gone = retries.filtered(lambda r: r.imap_uid not in present)
+        for retry in gone:
+            run.details.append(
+                f"gone: {folder.name} {retry.imap_uid} left the server before it "
+                "could be fetched"
+            )
+        gone.unlink()
+        by_uid = {r.imap_uid: r for r in retries - gone}
+        for fetched in session.fetch(folder.name, sorted(by_uid), batch_size=1):
+            retry = by_uid[fetched.uid]
+            if fetched.raw is None:
+                self._refused(
+                    run,
+                    retry._source(),
+                    fetched.error,
+                    f"{folder.name} {fetched.uid}",
+                    retry=retry,
+                )
+                continue
+            retry.unlink()
+            self._ingest_fetched(folder, fetched, run)

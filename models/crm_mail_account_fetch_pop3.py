@@ -1,0 +1,76 @@
+import logging
+import time
+from datetime import timedelta
+
+from odoo import fields, models
+
+from ..mail_engine.exceptions import ProtocolError
+from ..mail_engine.pop3_session import Pop3Session
+from .crm_mail_account_fetch import COMMIT_EVERY
+
+_logger = logging.getLogger(__name__)
+
+
+class CrmMailAccount(models.Model):
+    """POP3: every message whose UIDL was never processed, in server order."""
+
+    _inherit = "crm.mail.account"
+
+    def _fetch_pop3(self, run):
+        Seen = self.env["crm.mail.pop3.uidl"]
+        Retry = self.env["crm.mail.fetch.retry"]
+        Message = self.env["crm.mail.message"]
+        with Pop3Session.open(self._incoming_config()) as session:
+            on_server = session.uidl()
+            known = Seen._known(self, on_server)
+            retries = {
+                r.pop3_uidl: r
+                for r in Retry.search(
+                    [("account_id", "=", self.id), ("pop3_uidl", "!=", False)]
+                )
+            }
+            for uidl in set(retries) - set(on_server):
+                retries.pop(uidl).unlink()  # gone from the server
+            new = sorted((n, u) for u, n in on_server.items() if u not in known)
+            if len(new) > run.left:
+                run.more = True
+            for number, uidl in new[: max(run.left, 0)]:
+                source = {"pop3_uidl": uidl}
+                try:
+                    raw = session.retrieve(number)
+                except ProtocolError as exc:
+                    # -ERR for this message only: the session goes on
+                    stub = self._refused(
+                        run,
+                        source,
+                        str(exc.detail or exc),
+                        f"POP3 {uidl}",
+                        retry=retries.get(uidl),
+                    )
+                    if stub:  # kept in Quarantine: processed for good
+                        Seen.create(
+                            {"account_id": self.id, "uidl": uidl, "outcome": "refused"}
+                        )
+                    continue
+                if uidl in retries:
+                    retries.pop(uidl).unlink()
+                outcome, detail = Message._ingest_raw(self, raw, source, run.cache)
+                run.count(outcome, detail)
+                Seen.create({"account_id": self.id, "uidl": uidl, "outcome": outcome})
+                self._after_ingest(run, outcome, source)
+                if run.since_commit >= COMMIT_EVERY:
+                    self._commit_point(run)
+                if time.monotonic() > run.deadline:
+                    run.more = True
+                    break
+            self._commit_point(run)
+            self._apply_pop3_actions(session, on_server)
+
+    def _expired_pop3_uidls(self, on_server):
+        """UIDLs on the server processed more than ``delete_after_days`` ago."""
+        if not self.keep_on_server or not self.delete_after_days:
+            return []
+        limit = fields.Datetime.now() - timedelta(days=self.delete_after_days)
+        return self.env["crm.mail.pop3.uidl"]._processed_before(
+            self, list(on_server), limit
+        )
