@@ -67,6 +67,13 @@ class _Handler:
         self.peer = peer
         self.port = port
 
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if self.peer.mail_reply:
+            return self.peer.mail_reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address.lower() in self.peer.refuse_rcpt:
             if self.peer.refuse_code < 500:  # "try again later" (greylisting)
@@ -118,6 +125,9 @@ class SmtpPeer:
         self.refuse_rcpt = {address.lower() for address in refuse_rcpt}
         # the reply code of a refusal: 550 for good, 4xx to try again later
         self.refuse_code = 550
+        # an answer to MAIL FROM instead of 250, e.g. "421 ..." (a server
+        # closing the session: smtplib then drops the connection)
+        self.mail_reply = None
         self.certs = certs
         self.outbox = self.workdir / "outbox"
         self.save_eml = save_eml

@@ -19,6 +19,10 @@ F. A damaged message Dovecot refuses to FETCH (it drops the connection on
    ends visible in Quarantine after its retries.
 G. A folder with UIDVALIDITY 3857529045 and UIDs above 2^31: every mail
    stored once, the checkpoint at the last UID.
+H. Four damaged messages in a row, more than one fetch tolerates dropped
+   connections: a run may fail, but what it got and refused is committed,
+   so the next runs go on; in the end every good mail is stored and the
+   four damaged ones are in Quarantine.
 """
 
 import json
@@ -32,7 +36,7 @@ from .samples import sample_message
 from .stress import DB, SETUP, _count, _shell
 
 PASSWORD = "fault-pass"
-BOX = {key: f"fault-{key.lower()}@crm.test" for key in "ABCDEFG"}
+BOX = {key: f"fault-{key.lower()}@crm.test" for key in "ABCDEFGH"}
 #: RFC 3501's example UIDVALIDITY and a first UID, both above 2^31
 BIG_UIDVALIDITY, BIG_UID = 3857529045, 4294966000
 MB = 1024 * 1024
@@ -265,7 +269,7 @@ def run(tree, workdir, pg, dovecot):
     """Run scenarios A-E; return a list of (check name, ok, note)."""
     results = []
     rng = random.Random(7)
-    counts = {"A": 400, "B": 300, "C": 20, "F": 30, "G": 50}
+    counts = {"A": 400, "B": 300, "C": 20, "F": 30, "G": 50, "H": 20}
     for key in "ABE":
         dovecot.add_user(BOX[key], PASSWORD)
     dovecot.add_user(BOX["C"], PASSWORD)
@@ -294,6 +298,10 @@ def run(tree, workdir, pg, dovecot):
     dovecot.damage(refused)
     for index in range(10):
         dovecot.deliver(BOX["F"], _mail(100 + index, "F"), folder="Later")
+    dovecot.add_user(BOX["H"], PASSWORD)
+    in_a_row = [dovecot.deliver(BOX["H"], _mail(i, "H")) for i in range(counts["H"])]
+    for path in in_a_row[5:9]:
+        dovecot.damage(path)
     dovecot.add_user(BOX["G"], PASSWORD)
     dovecot.set_uid_state(BOX["G"], "INBOX", BIG_UIDVALIDITY, BIG_UID)
     for index in range(counts["G"]):
@@ -307,13 +315,14 @@ def run(tree, workdir, pg, dovecot):
         _info(dovecot, "E", ["INBOX"]),
         _info(dovecot, "F", ["INBOX", "Later"], max_per_run=100),
         _info(dovecot, "G", ["INBOX"]),
+        _info(dovecot, "H", ["INBOX"]),
     ]
     script = f"SETUP = {ACCOUNT_SCRIPT!r}\n" + SETUP_MANY % json.dumps(infos)
     code, log = _shell(tree, workdir, pg, script, "stress-faults-setup.log")
     ids = [int(parts[1]) for parts in _lines(log, "ACCOUNT")]
     if code or len(ids) != len(infos):
         return [("stress: faults setup", False, log[-2000:])]
-    acc = dict(zip("ABCDEFG", ids, strict=True))
+    acc = dict(zip("ABCDEFGH", ids, strict=True))
     # D waits (inactive) so that no other process fetches its big mail
     pg.psql(
         f"UPDATE crm_mail_account SET active=false WHERE id={acc['D']}",
@@ -328,6 +337,7 @@ def run(tree, workdir, pg, dovecot):
     results += _size(tree, workdir, pg, acc, len(big))
     results += _refused_fetch(tree, workdir, pg, acc, counts)
     results += _big_uids(tree, workdir, pg, acc, counts)
+    results += _damaged_in_a_row(tree, workdir, pg, acc, counts)
     return results
 
 
@@ -624,5 +634,38 @@ def _big_uids(tree, workdir, pg, acc, counts):
             and folder == expected_folder,
             f"{records}/{counts['G']} mails, {dups} twice, {low} at a 31-bit "
             f"place; folder {folder} (expected {expected_folder})",
+        )
+    ]
+
+
+# ------------------------------------------------------------
+# H: more damaged messages in a row than a fetch tolerates
+# ------------------------------------------------------------
+
+
+def _damaged_in_a_row(tree, workdir, pg, acc, counts):
+    script = "import json\n" + RUNS % (acc["H"], 8)
+    code, text = _shell(tree, workdir, pg, script, "stress-in-a-row.log")
+    runs = [run[1] for run in _lines(text, "RUN")]
+    where = f"account_id={acc['H']}"
+    received = _count(
+        pg, f"SELECT count(*) FROM crm_mail_message WHERE {where} AND state='received'"
+    )
+    stubs = _count(
+        pg,
+        f"SELECT count(*) FROM crm_mail_message WHERE {where} AND state='quarantined'",
+    )
+    pending = _count(pg, f"SELECT count(*) FROM crm_mail_fetch_retry WHERE {where}")
+    good = counts["H"] - 4
+    return [
+        (
+            "stress: four damaged mails in a row block nothing for good",
+            code == 0
+            and runs[-1:] == ["ok"]
+            and received == good
+            and stubs == 4
+            and not pending,
+            f"{received}/{good} good mails stored, {stubs}/4 in Quarantine, "
+            f"{pending} retries pending; runs {runs}",
         )
     ]

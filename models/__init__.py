@@ -30,3 +30,4 @@ from . import crm_mail_message_rules
 from . import crm_mail_account_rules
 from . import crm_mail_message_actions
 from . import crm_lead
+from . import ir_attachment

@@ -105,7 +105,9 @@ class CrmMailAccount(models.Model):
         done = more = 0
         for index, account in enumerate(accounts):
             left = deadline - time.monotonic()
-            if left < MIN_ACCOUNT_SECONDS:
+            # the first account of a call always gets what is left, however
+            # small a budget a low limit gives: the backlog moves on
+            if left <= 0 or (index and left < MIN_ACCOUNT_SECONDS):
                 more += len(accounts) - index
                 break
             run = account.with_context(lang=account._cron_lang())._fetch_locked(

@@ -4,6 +4,7 @@ from datetime import date, timedelta
 
 from odoo import models
 
+from ..mail_engine.exceptions import MailEngineError
 from ..mail_engine.imap_session import ImapSession
 from .crm_mail_account_fetch import COMMIT_EVERY
 
@@ -60,7 +61,8 @@ class CrmMailAccount(models.Model):
             # a window: older mail stays out for good
             floor = (min(uids) - 1) if uids else max(uidnext - 1, 0)
             folder.last_uid = floor
-        if len(uids) > run.left:
+        folder.backlog = len(uids) > run.left
+        if folder.backlog:
             run.more = True
         uids = uids[: max(run.left, 0)]
         # the checkpoint is written once per commit point, not per mail (each
@@ -75,8 +77,15 @@ class CrmMailAccount(models.Model):
                     folder.last_uid, last_uid = last_uid, None
                     self._commit_point(run)
                 if time.monotonic() > run.deadline:
-                    run.more = True
+                    run.more = folder.backlog = True
                     break
+        except MailEngineError:
+            # the server failed (it kept dropping us, say): what it gave and
+            # refused so far stays done, so that the next run goes further
+            if last_uid is not None:
+                folder.last_uid, last_uid = last_uid, None
+            self._commit_point(run)
+            raise
         finally:
             # also on an error: the caller rolls back to the last commit
             # point anyway, and without auto-commit (tests) it keeps the mails
@@ -86,14 +95,15 @@ class CrmMailAccount(models.Model):
     def _sync_window(self, folder):
         """The first day a (re)synced folder is searched from, or None.
 
-        A folder we stored mail from before is searched from a day before
-        its newest stored mail; a new folder from the account's first-sync
-        window.
+        A folder fully fetched before is searched from a day before its
+        newest stored mail; a new folder, or one whose fetch had mail left to
+        take, from the account's first-sync window (its mails already stored
+        are found again, not stored twice).
         """
         newest = self.env["crm.mail.message"]._read_group(
             [("folder_id", "=", folder.id)], [], ["create_date:max"]
         )[0][0]
-        if newest:
+        if newest and not folder.backlog:
             return newest.date() - timedelta(days=RESYNC_MARGIN_DAYS)
         if self.initial_days:
             return date.today() - timedelta(days=self.initial_days)
@@ -136,16 +146,25 @@ class CrmMailAccount(models.Model):
             )
         gone.unlink()
         by_uid = {r.imap_uid: r for r in retries - gone}
-        for fetched in session.fetch(folder.name, sorted(by_uid), batch_size=1):
-            retry = by_uid[fetched.uid]
-            if fetched.raw is None:
-                self._refused(
-                    run,
-                    retry._source(),
-                    fetched.error,
-                    f"{folder.name} {fetched.uid}",
-                    retry=retry,
-                )
-                continue
-            retry.unlink()
-            self._ingest_fetched(folder, fetched, run)
+        try:
+            for fetched in session.fetch(folder.name, sorted(by_uid), batch_size=1):
+                retry = by_uid[fetched.uid]
+                if fetched.raw is None:
+                    self._refused(
+                        run,
+                        retry._source(),
+                        fetched.error,
+                        f"{folder.name} {fetched.uid}",
+                        retry=retry,
+                    )
+                else:
+                    retry.unlink()
+                    self._ingest_fetched(folder, fetched, run)
+                if time.monotonic() > run.deadline:
+                    run.more = True
+                    break
+        except MailEngineError:
+            # the refusals counted so far stay counted: a message that kills
+            # every session still ends in Quarantine after its runs
+            self._commit_point(run)
+            raise

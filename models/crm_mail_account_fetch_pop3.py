@@ -6,7 +6,7 @@ from odoo import fields, models
 
 from ..mail_engine.exceptions import ProtocolError
 from ..mail_engine.pop3_session import Pop3Session
-from .crm_mail_account_fetch import COMMIT_EVERY
+from .crm_mail_account_fetch import COMMIT_EVERY, SAFE_OUTCOMES
 
 _logger = logging.getLogger(__name__)
 
@@ -72,5 +72,5 @@ class CrmMailAccount(models.Model):
             return []
         limit = fields.Datetime.now() - timedelta(days=self.delete_after_days)
         return self.env["crm.mail.pop3.uidl"]._processed_before(
-            self, list(on_server), limit
+            self, list(on_server), limit, SAFE_OUTCOMES
         )

@@ -5,6 +5,7 @@ from odoo import fields, models
 
 from ..mail_engine.exceptions import ProtocolError
 from .crm_mail_message import SERVER_STATES
+from .crm_mail_message_ingest import REFUSED_KEY
 
 _logger = logging.getLogger(__name__)
 
@@ -89,6 +90,9 @@ class CrmMailAccount(models.Model):
                     ("state", "in", SERVER_STATES),
                     ("server_deleted", "=", False),
                     ("create_date", "<", limit),
+                    # a refused mail's stub holds no bytes: the server's copy
+                    # is the only one
+                    ("dedupe_key", "not like", f"{REFUSED_KEY}%"),
                 ],
                 ["imap_uid"],
             )

@@ -26,6 +26,12 @@ class CrmMailFolder(models.Model):
     present = fields.Boolean(
         default=True, readonly=True, help="Seen in the last listing."
     )
+    backlog = fields.Boolean(
+        readonly=True,
+        copy=False,
+        help="The last fetch of this folder stopped with mail still to take: "
+        "a renumbering now starts over from the first-sync window.",
+    )
 
     _sql_constraints = [
         (

@@ -203,14 +203,27 @@ class CrmMailMessage(models.Model):
     def create(self, vals_list):
         # record rules let a user create outgoing mail of the accounts he
         # sends from; he writes it himself, as a draft or queued for sending
+        records = self
         if not self._is_mail_manager():
+            # a context default is a value too: those a user may give are
+            # checked with his values, the others are dropped
+            context = dict(self.env.context)
+            defaults = {
+                key[len("default_") :]: context.pop(key)
+                for key in list(context)
+                if key.startswith("default_")
+            }
+            records = self.with_context(context)
             for vals in vals_list:
-                self._check_user_create(vals)
+                for name, value in defaults.items():
+                    if name in USER_CREATE_FIELDS:
+                        vals.setdefault(name, value)
+                records._check_user_create(vals)
         for vals in vals_list:
             if vals.get("direction") == "outgoing" and not vals.get("message_id"):
-                for name, value in self._outgoing_server_vals(vals).items():
+                for name, value in records._outgoing_server_vals(vals).items():
                     vals.setdefault(name, value)
-        return super().create(vals_list)
+        return super(CrmMailMessage, records).create(vals_list)
 
     def _check_user_create(self, vals):
         """What a user may not give a new mail: see ``USER_CREATE_FIELDS``."""
@@ -283,6 +296,27 @@ class CrmMailMessage(models.Model):
                 email_from=account.email,
                 from_name=account.sender_name or account.name,
             )
+
+    def _check_attachment_change(self):
+        """Adding, changing or removing a file of these mails: only on the
+        unsent mail one wrote, while one may send from its account."""
+        if self._is_mail_manager():
+            return
+        for mail in self.sudo():
+            if (
+                mail.direction != "outgoing"
+                or mail.state not in USER_EDIT_STATES
+                or mail.author_user_id.id != self.env.uid
+            ):
+                raise AccessError(
+                    self.env._(
+                        "The attachments of %(mail)s cannot be changed: a received "
+                        "or sent mail keeps its files, and an unsent one is its "
+                        "author's.",
+                        mail=mail.subject or self.env._("(no subject)"),
+                    )
+                )
+            mail.account_id.with_env(self.env)._check_send_right()
 
     def _check_user_write(self, vals):
         """A user relinks and flags any mail he may write; only the author

@@ -17,6 +17,8 @@ _logger = logging.getLogger(__name__)
 
 STORED, QUARANTINED, DUPLICATE = "stored", "quarantined", "duplicate"
 BLACKLISTED = "blacklisted"
+#: a Message-ID already stored, on different bytes: skipped, never deleted
+OTHER_CONTENT = "same_message_id_other_content"
 #: a routing rule said not to store it
 IGNORED = "ignored"
 #: Odoo writes its own host name into the Message-IDs of its notifications
@@ -25,6 +27,8 @@ OWN_HOSTS = (socket.gethostname(),)
 DEDUPE_INDEX = "crm_mail_message_dedupe_uniq"
 #: server places of a mail: a collision there is not a copy of the mail
 PLACE_FIELDS = ("imap_uid", "pop3_uidl")
+#: dedupe key prefix of the stub of a mail the server refused to give
+REFUSED_KEY = "refused:"
 
 
 class CrmMailMessage(models.Model):
@@ -81,6 +85,13 @@ class CrmMailMessage(models.Model):
             [("account_id", "=", account.id), ("dedupe_key", "=", key)], limit=1
         )
         if duplicate:
+            if duplicate.size and duplicate.size != len(raw):
+                # a sender reusing a Message-ID: not a copy of what is stored,
+                # so nothing tells the server it may go
+                return (
+                    OTHER_CONTENT,
+                    f"{key} ({len(raw)} bytes, stored {duplicate.size})",
+                )
             duplicate._found_again(source)
             return DUPLICATE, key
         rules = self.env["crm.mail.rule"]
@@ -121,12 +132,15 @@ class CrmMailMessage(models.Model):
     @api.model
     def _direction(self, account, parsed):
         """Outgoing when the account wrote it to others; a mail to the
-        account itself (a website form sends ``From: sales@`` ``To: sales@``
-        with the customer in ``Reply-To``, or a note to self) is incoming."""
+        account itself alone (a website form sends ``From: sales@`` ``To:
+        sales@`` with the customer in ``Reply-To``, or a note to self) is
+        incoming."""
         if parsed.email_from != account.email:
             return "incoming"
-        recipients = {address for _name, address in parsed.to + parsed.cc}
-        return "incoming" if account.email in recipients else "outgoing"
+        # written to the account itself (a copy in Cc of a mail to a
+        # customer is still our outgoing mail)
+        to = {address for _name, address in parsed.to}
+        return "incoming" if to == {account.email} else "outgoing"
 
     def _found_again(self, source):
         """The server gave this stored mail again, at ``source``: when it is
@@ -382,7 +396,7 @@ class CrmMailMessage(models.Model):
             {
                 "account_id": account.id,
                 "state": "quarantined",
-                "dedupe_key": f"refused:{place}",
+                "dedupe_key": f"{REFUSED_KEY}{place}",
                 "subject": self.env._("A mail the server refused to give"),
                 "error": self.env._(
                     "The server refused to give this mail in %(count)s runs in a "

@@ -16,7 +16,7 @@ from odoo.addons.base.models.ir_mail_server import (
 )
 
 from ..mail_engine import compose, smtp_session
-from ..mail_engine.addresses import domain_of, normalize, split_addresses
+from ..mail_engine.addresses import domain_of, split_addresses
 from ..mail_engine.exceptions import MailEngineError
 from ..mail_engine.imap_session import ImapSession
 from .cron_limits import continue_later, job_deadline
@@ -45,21 +45,48 @@ def _temporary(error):
     return False
 
 
+def _wire_address(address):
+    """An address as compared on the wire: lower case, IDN domain in ASCII."""
+    local, _sep, domain = address.strip().rpartition("@")
+    try:
+        domain = domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        pass  # not an IDN we can encode: compared as it is
+    return f"{local}@{domain}".lower()
+
+
 def _envelope_addresses(message, recipients):
     """The addresses of the message's To, Cc and Bcc that are recipients.
 
     ``ir.mail_server`` extracts everything that looks like an address from
     those headers (``"Bike@Home" <a@b>`` gives two); only the ones our
     parser found among the mail's recipients are kept, spelt as in the
-    headers.
+    headers (international domains in their ASCII form, as there).
     """
-    wanted = set(recipients)
+    wanted = {_wire_address(address) for address in recipients}
     found = []
     for header in ("To", "Cc", "Bcc"):
         for address in extract_rfc2822_addresses(message[header] or ""):
-            if normalize(address) in wanted:
+            if _wire_address(address) in wanted:
                 found.append(address)
     return found
+
+
+class _RefusalRecorder:
+    """An SMTP session that keeps what ``send_message`` answers: Odoo's
+    ``send_email`` drops the recipients the server refused while it took
+    the others."""
+
+    def __init__(self, smtp):
+        self._smtp = smtp
+        self.refused = {}
+
+    def __getattr__(self, name):
+        return getattr(self._smtp, name)
+
+    def send_message(self, *args, **kwargs):
+        self.refused = self._smtp.send_message(*args, **kwargs) or {}
+        return self.refused
 
 
 class CrmMailMessage(models.Model):
@@ -311,15 +338,25 @@ class CrmMailMessage(models.Model):
         """Send one queued mail on an open session.
 
         :return: the sent ``email.message.Message`` (for the Sent copy), or
-            None when it failed or waits for another try
+            None when it was not sent now (failed, waits for another try, or
+            no longer queued)
         """
         self.ensure_one()
         mail = self.sudo()
-        mail.write({"state": "sending"})
+        if not mail._claim():
+            return None  # taken back to draft (or sent) since it was queued
         if auto_commit:
             # 'sending' is on disk before the server gets the mail: after a
             # crash it tells a human to check, and is never resent blindly
             self.env.cr.commit()  # pylint: disable=invalid-commit
+        if getattr(smtp, "sock", True) is None:
+            # the server closed the session earlier in the batch (a 421):
+            # this mail never left, it is tried again later
+            self._send_later(
+                self.env._("%(server)s closed the session.", server=server), auto_commit
+            )
+            return None
+        recorder = _RefusalRecorder(smtp)
         try:
             message = mail._build_email()
             # RCPT TO only for the addresses the mail really holds: Odoo would
@@ -327,9 +364,12 @@ class CrmMailMessage(models.Model):
             recipients = split_addresses(
                 ",".join(filter(None, [mail.email_to, mail.email_cc, mail.email_bcc]))
             )
+            envelope = _envelope_addresses(message, recipients)
+            if not envelope:
+                raise UserError(self.env._("None of the recipients is an address."))
             mail.env["ir.mail_server"].with_context(
-                send_validated_to=_envelope_addresses(message, recipients)
-            ).send_email(message, smtp_server=server, smtp_session=smtp)
+                send_validated_to=envelope
+            ).send_email(message, smtp_server=server, smtp_session=recorder)
         except MailDeliveryException as error:
             reason = error.args[1] if len(error.args) > 1 else str(error)
             if _temporary(error.__context__):
@@ -358,11 +398,21 @@ class CrmMailMessage(models.Model):
                 auto_commit,
             )
             return None
+        refused = "; ".join(
+            f"{address}: {code} {reply.decode('utf-8', 'replace')}"
+            for address, (code, reply) in recorder.refused.items()
+        )
         mail.write(
             {
                 "state": "sent",
                 "date": fields.Datetime.now(),
-                "error": False,
+                # the others got it; who did not is told, not lost
+                "error": self.env._(
+                    "Sent, but the server refused these recipients: %(refused)s",
+                    refused=refused,
+                )
+                if refused
+                else False,
                 "next_try": False,
             }
         )
@@ -370,6 +420,23 @@ class CrmMailMessage(models.Model):
             # sent is sent: never send it again
             self.env.cr.commit()  # pylint: disable=invalid-commit
         return message
+
+    def _claim(self):
+        """Mark this queued mail 'sending', unless it is no longer queued:
+        its author may have taken it back to draft since the batch began."""
+        self.ensure_one()
+        self.env.flush_all()
+        self.env.cr.execute(
+            """UPDATE crm_mail_message
+                  SET state = 'sending', write_date = (now() at time zone 'UTC'),
+                      write_uid = %s
+                WHERE id = %s AND state = 'outgoing' AND direction = 'outgoing'
+            RETURNING id""",
+            (self.env.uid, self.id),
+        )
+        claimed = bool(self.env.cr.fetchone())
+        self.invalidate_recordset(["state", "write_date", "write_uid"])
+        return claimed
 
     def _build_email(self):
         """The RFC 5322 message of this mail, built by ``ir.mail_server``.
@@ -483,6 +550,10 @@ class CrmMailMessage(models.Model):
             ("next_try", "<=", fields.Datetime.now()),
         ]
         queued = Message.search(queue, limit=batch_size, order="id")
+        if auto_commit:
+            # each mail is claimed in a transaction of its own: one taken
+            # back to draft meanwhile is then seen as such, not as a conflict
+            self.env.cr.commit()  # pylint: disable=invalid-commit
         handled = queued._send_now(
             auto_commit=auto_commit, author_lang=True, deadline=deadline
         )

@@ -55,8 +55,9 @@ class CrmMailPop3Uidl(models.Model):
         self.invalidate_model()
         return {row[0] for row in self.env.cr.fetchall()}
 
-    def _processed_before(self, account, uidls, limit):
-        """Which of ``uidls`` were processed before ``limit``.
+    def _processed_before(self, account, uidls, limit, outcomes):
+        """Which of ``uidls`` were processed before ``limit`` with one of
+        ``outcomes`` (what is safe in the database).
 
         :return: list of UIDLs
         """
@@ -64,10 +65,11 @@ class CrmMailPop3Uidl(models.Model):
         self.env.cr.execute(
             SQL(
                 "SELECT uidl FROM crm_mail_pop3_uidl WHERE account_id = %s "
-                "AND uidl = ANY(%s) AND date < %s",
+                "AND uidl = ANY(%s) AND date < %s AND outcome = ANY(%s)",
                 account.id,
                 uidls,
                 limit,
+                list(outcomes),
             )
         )
         return [row[0] for row in self.env.cr.fetchall()]

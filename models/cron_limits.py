@@ -16,10 +16,13 @@ import psycopg2
 from odoo.exceptions import UserError
 from odoo.tools import SQL, config
 
-#: share of the smallest time limit one cron job of ours uses per pass: the
-#: rest is for the last network command in flight (bounded by the account's
-#: timeout) and for the other jobs of the pass
-CRON_SHARE = 0.4
+#: share of the smallest time limit our cron jobs use per pass, together
+#: (Odoo's limits cover a whole pass over the database, every job in it): the
+#: rest is for the network command in flight when a budget ends (bounded by
+#: the account's timeout) and for the other addons' jobs
+CRON_SHARE = 0.6
+#: models whose cron jobs share :data:`CRON_SHARE`
+CRON_MODELS = ("crm.mail.account", "crm.mail.message")
 #: seconds per pass when no limit is set (threaded server, limits at 0)
 UNLIMITED_BUDGET = 300
 #: the deadline of the cron job run on a cursor: Odoo runs the batches of
@@ -27,12 +30,13 @@ UNLIMITED_BUDGET = 300
 _JOB_DEADLINES = weakref.WeakKeyDictionary()
 
 
-def cron_budget():
+def cron_budget(jobs=1):
     """Seconds one cron job may use in one pass, from the server's limits.
 
-    :return: a share of the smallest of ``limit_time_real_cron`` (or
-        ``limit_time_real`` when it is -1) and, in prefork mode,
-        ``limit_time_cpu``
+    :param int jobs: our active cron jobs, which may all run in one pass
+    :return: :data:`CRON_SHARE` of the smallest of ``limit_time_real_cron``
+        (or ``limit_time_real`` when it is -1) and, in prefork mode,
+        ``limit_time_cpu``, divided between the jobs
     """
     real = config.get("limit_time_real_cron")
     if real is None or real < 0:
@@ -43,7 +47,7 @@ def cron_budget():
         limits.append(cpu)
     if not limits:
         return UNLIMITED_BUDGET
-    return min(limits) * CRON_SHARE
+    return min(limits) * CRON_SHARE / max(jobs, 1)
 
 
 def job_deadline(env):
@@ -60,7 +64,14 @@ def job_deadline(env):
         return time.monotonic() + cron_budget()
     deadline = _JOB_DEADLINES.get(env.cr)
     if deadline is None:
-        deadline = _JOB_DEADLINES[env.cr] = time.monotonic() + cron_budget()
+        jobs = (
+            env["ir.cron"]
+            .sudo()
+            .search_count(
+                [("active", "=", True), ("model_id.model", "in", CRON_MODELS)]
+            )
+        )
+        deadline = _JOB_DEADLINES[env.cr] = time.monotonic() + cron_budget(jobs)
     return deadline
 
 

@@ -108,7 +108,34 @@ class TestMigration(TransactionCase):
         )
         rule = self.env.ref("crm_mail_client.crm_mail_rule_rule_user")
         rule.domain_force = "[('account_id', '=', False)]"
+        Message = self.env["crm.mail.message"]
+        stored = Message.create(
+            {"account_id": account.id, "folder_id": folder.id, "subject": "stored"}
+        )
+        # what a user could do before: a draft given a server place and key
+        forged = Message.create(
+            {
+                "account_id": account.id,
+                "direction": "outgoing",
+                "state": "draft",
+                "message_id": "<draft@crm.test>",
+            }
+        )
         self.env.flush_all()
+        cr.execute(
+            "UPDATE crm_mail_message SET imap_uidvalidity = 7, imap_uid = 13 "
+            "WHERE id = %s",
+            (stored.id,),
+        )
+        cr.execute(
+            "UPDATE crm_mail_message SET folder_id = %s, imap_uidvalidity = 7, "
+            "imap_uid = 14, dedupe_key = '<future@client.example>' WHERE id = %s",
+            (folder.id, forged.id),
+        )
+        cr.execute(
+            "INSERT INTO crm_mail_server_deletion VALUES (%s, 'INBOX', 7, 13, NULL)",
+            (account.id,),
+        )
         self._script("pre-migrate").migrate(cr, "18.0.1.0.0")
         self._script("post-migrate").migrate(cr, "18.0.1.0.0")
         self.env.invalidate_all()
@@ -128,3 +155,5 @@ class TestMigration(TransactionCase):
         )
         cr.execute("SELECT to_regclass('crm_mail_server_deletion')")
         self.assertIsNone(cr.fetchone()[0])
+        self.assertFalse(forged.folder_id or forged.imap_uid)
+        self.assertEqual(forged.dedupe_key, "<draft@crm.test>")

@@ -190,6 +190,61 @@ class TestTrustFetch(MailServerCase):
         run = account._fetch_locked()
         self.assertEqual(sum(run.counts.values()), 0, "done with it for good")
 
+    def test_08_a_run_of_damaged_messages_blocks_nothing_for_good(self):
+        """More damaged messages in a row than a fetch tolerates drops: the
+        run stops, but what was refused stays counted, and the folder goes
+        on in the next runs until the damaged ones end in Quarantine."""
+        paths = [self.deliver(make_mail(subject=f"m{i}")) for i in range(6)]
+        for path in paths[:5]:
+            self.dovecot.damage(path)
+        account = self.make_account()
+        for _run in range(6):
+            account._fetch_locked()
+        self.assertEqual(account.state, "ok", account.last_error)
+        self.assertEqual(self.messages(account, state="received").subject, "m5")
+        self.assertEqual(len(self.messages(account, state="quarantined")), 5)
+        self.assertFalse(self.env["crm.mail.fetch.retry"].search_count([]))
+
+    def test_08_a_refused_stub_is_never_deleted_as_expired(self):
+        self.deliver(make_mail(subject="kept"))
+        account = self.make_account(keep_on_server=True, delete_after_days=30)
+        account._fetch_locked()
+        folder = account.folder_ids.filtered(lambda f: f.name == "INBOX")
+        stub = self.env["crm.mail.message"]._refused_stub(
+            account,
+            {
+                "folder_id": folder.id,
+                "imap_uidvalidity": folder.uidvalidity,
+                "imap_uid": 9,
+            },
+            "NO damaged",
+            3,
+        )
+        stored = self.messages(account, state="received")
+        self.env.flush_all()
+        self.env.cr.execute(
+            "UPDATE crm_mail_message SET create_date = now() - interval '40 days' "
+            "WHERE id IN %s",
+            (tuple((stub | stored).ids),),
+        )
+        self.env.invalidate_all()
+        self.assertEqual(account._expired_imap(folder), stored.mapped("imap_uid"))
+
+    def test_07_same_message_id_other_content_stays_on_the_server(self):
+        self.deliver(make_mail(subject="first", message_id="<reused@sender.example>"))
+        self.deliver(
+            make_mail(
+                subject="another mail",
+                body="quite different text",
+                message_id="<reused@sender.example>",
+            )
+        )
+        account = self.make_account(keep_on_server=False)
+        run = account._fetch_locked()
+        self.assertEqual(self.messages(account).subject, "first")
+        self.assertEqual(self.on_server(), 1, "the other mail is not a copy")
+        self.assertIn("same_message_id_other_content", "\n".join(run.details))
+
     # ------------------------------------------------------------
     # 9. a mail to the account itself is real mail
     # ------------------------------------------------------------
@@ -211,6 +266,20 @@ class TestTrustFetch(MailServerCase):
         mail = self.messages(account)
         self.assertEqual((mail.direction, mail.state), ("incoming", "received"))
         self.assertEqual(mail.contact_id, customer)
+
+    def test_09_our_mail_with_a_copy_to_ourselves_stays_outgoing(self):
+        self.deliver(
+            make_mail(
+                subject="offer",
+                sender=self.mailbox,
+                to="ivan@client.example",
+                headers={"Cc": self.mailbox},
+            ),
+            folder="Sent",
+        )
+        account = self.make_account()
+        account._fetch_locked()
+        self.assertEqual(self.messages(account).direction, "outgoing")
 
     # ------------------------------------------------------------
     # 10. UIDs and UIDVALIDITY are unsigned 32-bit
@@ -274,6 +343,24 @@ class TestTrustFetch(MailServerCase):
         self.messages(account, subject="a").unlink()
         account._fetch_locked()
         self.assertEqual(self.on_server("Orders"), 5)
+
+    def test_11_renumbered_during_its_first_sync_loses_nothing(self):
+        weeks_ago = datetime.now(timezone.utc) - timedelta(days=10)
+        raws = [
+            make_mail(subject=f"backlog {i}", message_id=f"<b{i}@client.example>")
+            for i in range(5)
+        ]
+        for raw in raws:
+            self.deliver(raw, "Orders", received=weeks_ago)
+        account = self.make_account(max_per_run=2)
+        account._fetch_locked()
+        self.assertEqual(len(self.messages(account)), 2, "the backlog waits")
+        self.dovecot.delete_folder(self.mailbox, "Orders")
+        for raw in raws:
+            self.deliver(raw, "Orders", received=weeks_ago)
+        for _run in range(4):
+            account._fetch_locked()
+        self.assertEqual(len(self.messages(account)), 5)
 
     # ------------------------------------------------------------
     # 12. server actions come from the database and wait for the server

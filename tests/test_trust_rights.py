@@ -359,3 +359,78 @@ class TestTrustRights(RpcMixin, AccessFixture, HttpCase):
             specification={"display_name": {}},
         )
         self.assertIn("20%", own["display_name"])
+
+    # ------------------------------------------------------------
+    # found by review: attachments and context defaults
+    # ------------------------------------------------------------
+
+    def test_02_attachments_of_a_colleagues_mail_are_his(self):
+        self.line(self.x, self.user_a).write(
+            {"out_read": True, "out_write": True, "in_write": True}
+        )
+        Message = self.env["crm.mail.message"].sudo()
+        queued = Message.create(
+            self.draft_vals(state="outgoing", author_user_id=self.user_d.id)
+        )
+        Attachment = self.env["ir.attachment"]
+        quote = Attachment.create(
+            {
+                "name": "quote.pdf",
+                "raw": b"%PDF quote",
+                "res_model": "crm.mail.message",
+                "res_id": queued.id,
+            }
+        )
+        original = Attachment.create(
+            {
+                "name": "original.eml",
+                "raw": b"From: x",
+                "res_model": "crm.mail.message",
+                "res_id": self.x_in.id,
+            }
+        )
+        self.login(self.user_a)
+        self.assert_denied(
+            "ir.attachment",
+            "create",
+            {
+                "name": "invoice.exe",
+                "datas": "TVo=",
+                "res_model": "crm.mail.message",
+                "res_id": queued.id,
+            },
+        )
+        self.assert_denied("ir.attachment", "write", [quote.id], {"datas": "TVo="})
+        self.assert_denied("ir.attachment", "unlink", [original.id])
+        self.assertEqual(quote.raw, b"%PDF quote")
+        self.assertTrue(original.exists())
+        # the author adds a file to his own unsent mail
+        self.login(self.user_d)
+        self.assert_allowed(
+            "ir.attachment",
+            "create",
+            {
+                "name": "terms.pdf",
+                "datas": "JVBERg==",
+                "res_model": "crm.mail.message",
+                "res_id": queued.id,
+            },
+        )
+
+    def test_01_context_defaults_set_no_server_field(self):
+        self.login(self.user_d)
+        draft_id = self.assert_allowed(
+            "crm.mail.message",
+            "create",
+            self.draft_vals(),
+            context={
+                "default_imap_uid": 7,
+                "default_folder_id": self.folder_x.id,
+                "default_pop3_uidl": "UID7",
+                "default_server_deleted": True,
+            },
+        )
+        draft = self.env["crm.mail.message"].browse(draft_id)
+        self.assertFalse(
+            draft.imap_uid or draft.folder_id or draft.pop3_uidl or draft.server_deleted
+        )

@@ -145,3 +145,57 @@ class TestTrustSend(SendCase):
         self.assertFalse(handled)
         self.assertEqual(set(mails.mapped("state")), {"outgoing"}, "left queued")
         self.assertFalse(self.peer.received())
+
+    # ------------------------------------------------------------
+    # found by review: the cron claims a mail, IDN, a closed session
+    # ------------------------------------------------------------
+
+    def test_17_a_mail_taken_back_to_draft_is_not_sent(self):
+        account = self.make_sender()
+        mail = self.queue(account, "second thoughts")
+        queued = mail.sudo()
+        queued.mapped("state")  # the batch read it as queued...
+        # ...then the author took it back, in his own transaction
+        self.env.cr.execute(
+            "UPDATE crm_mail_message SET state = 'draft' WHERE id = %s", (mail.id,)
+        )
+        with real_smtp():
+            queued._send_now()
+        mail.invalidate_recordset()
+        self.assertEqual(mail.state, "draft")
+        self.assertFalse(self.peer.received())
+
+    def test_17_international_domains_stay_recipients(self):
+        account = self.make_sender()
+        self.queue(account, "idn", email_to="Jörg <joerg@bücher.de>, bob@example.com")
+        self.queue(account, "bike", email_to='"Bike@Home" <joerg@bücher.de>')
+        self.run_cron()
+        rcpts = sorted(item["rcpt_tos"] for item in self.peer.received())
+        self.assertEqual(
+            rcpts,
+            [["joerg@xn--bcher-kva.de"], ["joerg@xn--bcher-kva.de", "bob@example.com"]],
+        )
+
+    def test_17_a_session_the_server_closed_sends_nothing_more(self):
+        """A 421 closes the session: the mails after it never left, so they
+        wait for another try instead of asking a human to check."""
+        account = self.make_sender()
+        mails = self.queue(account, "one") | self.queue(account, "two")
+        self.peer.mail_reply = "421 4.3.2 Service shutting down"
+        try:
+            self.run_cron()
+        finally:
+            self.peer.mail_reply = None
+        self.assertEqual(set(mails.mapped("state")), {"outgoing"})
+        self.assertEqual(mails.mapped("send_attempts"), [1, 1])
+
+    def test_17_a_recipient_refused_among_others_is_told(self):
+        account = self.make_sender()
+        mail = self.queue(
+            account, "partly", email_to="nobody@client.example, ivan@romashka.example"
+        )
+        self.run_cron()
+        self.assertEqual(mail.state, "sent")
+        self.assertIn("nobody@client.example", mail.error)
+        (received,) = self.peer.received()
+        self.assertEqual(received["rcpt_tos"], ["ivan@romashka.example"])

@@ -55,6 +55,18 @@ def _move_queued_deletions(cr):
       ON CONFLICT DO NOTHING"""
     )
     _logger.info("%s queued server deletions moved", cr.rowcount)
+    # a deletion queued for a place that a stored mail still holds came from
+    # a draft given that place by hand (possible before this version): the
+    # stored mail must not lose its server copy
+    cr.execute(
+        """DELETE FROM crm_mail_server_action a
+            USING crm_mail_message m
+            WHERE m.account_id = a.account_id AND m.folder_id = a.folder_id
+              AND m.imap_uidvalidity = a.imap_uidvalidity
+              AND m.imap_uid = a.imap_uid
+               OR m.account_id = a.account_id AND m.pop3_uidl = a.pop3_uidl"""
+    )
+    _logger.info("%s queued deletions of stored mails dropped", cr.rowcount)
     # its model is gone with this version; Odoo forgets it, the table stays
     cr.execute("DROP TABLE crm_mail_server_deletion")
 
@@ -71,5 +83,23 @@ def migrate(cr, version):
             )
             _logger.info("Record rule %s: new domain %s", xmlid, domain)
     _move_queued_deletions(cr)
+    # unsent mail never had a place on the server, nor a key of its own:
+    # what a user may have set by hand before this version goes
+    cr.execute(
+        """UPDATE crm_mail_message m
+              SET folder_id = NULL, imap_uid = NULL, imap_uidvalidity = NULL,
+                  pop3_uidl = NULL, server_deleted = false,
+                  dedupe_key = CASE WHEN EXISTS (
+                      SELECT 1 FROM crm_mail_message o
+                       WHERE o.account_id = m.account_id AND o.id <> m.id
+                         AND o.dedupe_key = m.message_id)
+                  THEN NULL ELSE m.message_id END
+            WHERE m.direction = 'outgoing'
+              AND m.state IN ('draft', 'outgoing', 'error')
+              AND (m.folder_id IS NOT NULL OR m.imap_uid IS NOT NULL
+                   OR m.pop3_uidl IS NOT NULL
+                   OR m.dedupe_key IS DISTINCT FROM m.message_id)"""
+    )
+    _logger.info("%s unsent mails cleared of server fields", cr.rowcount)
     env = api.Environment(cr, SUPERUSER_ID, {})
     env["crm.mail.address"]._rebuild()
