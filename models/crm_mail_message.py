@@ -207,13 +207,18 @@ class CrmMailMessage(models.Model):
         if not self._is_mail_manager():
             # a context default is a value too: those a user may give are
             # checked with his values, the others are dropped
-            context = dict(self.env.context)
             defaults = {
-                key[len("default_") :]: context.pop(key)
-                for key in list(context)
+                key[len("default_") :]: value
+                for key, value in self.env.context.items()
                 if key.startswith("default_")
             }
-            records = self.with_context(context)
+            records = self.with_context(
+                **{
+                    f"default_{name}": False
+                    for name in defaults
+                    if name not in USER_CREATE_FIELDS
+                }
+            )
             for vals in vals_list:
                 for name, value in defaults.items():
                     if name in USER_CREATE_FIELDS:

@@ -49,10 +49,10 @@ def _wire_address(address):
     """An address as compared on the wire: lower case, IDN domain in ASCII."""
     local, _sep, domain = address.strip().rpartition("@")
     try:
-        domain = domain.encode("idna").decode("ascii")
+        wire = domain.encode("idna").decode("ascii")
     except UnicodeError:
-        pass  # not an IDN we can encode: compared as it is
-    return f"{local}@{domain}".lower()
+        wire = domain  # not an IDN we can encode: compared as it is
+    return f"{local}@{wire}".lower()
 
 
 def _envelope_addresses(message, recipients):
