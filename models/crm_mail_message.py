@@ -1,8 +1,8 @@
 from odoo import api, fields, models
 from odoo.exceptions import AccessError
-from odoo.tools import SQL
 
 from .imap_uid_field import ImapUid
+from .sql_indexes import create_partial_unique_indexes
 
 STATES = [
     ("draft", "Draft"),
@@ -172,16 +172,7 @@ class CrmMailMessage(models.Model):
                 "dedupe_key IS NOT NULL",
             ),
         }
-        for name, (columns, where) in indexes.items():
-            self.env.cr.execute(
-                SQL(
-                    "CREATE UNIQUE INDEX IF NOT EXISTS %s ON %s (%s) WHERE %s",
-                    SQL.identifier(name),
-                    SQL.identifier(self._table),
-                    SQL(columns),
-                    SQL(where),
-                )
-            )
+        create_partial_unique_indexes(self, indexes)
 
     # ------------------------------------------------------------
     # ORM: what the rights lines cannot express

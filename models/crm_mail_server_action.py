@@ -2,6 +2,7 @@ from odoo import api, fields, models
 from odoo.tools import SQL
 
 from .imap_uid_field import ImapUid
+from .sql_indexes import create_partial_unique_indexes
 
 
 class CrmMailServerAction(models.Model):
@@ -34,27 +35,19 @@ class CrmMailServerAction(models.Model):
 
     def init(self):
         # one pending row per place and action, whatever retries queue
-        for name, columns, where in (
-            (
-                "crm_mail_server_action_imap_uniq",
-                "account_id, action, folder_id, imap_uidvalidity, imap_uid",
-                "imap_uid IS NOT NULL",
-            ),
-            (
-                "crm_mail_server_action_pop3_uniq",
-                "account_id, action, pop3_uidl",
-                "pop3_uidl IS NOT NULL",
-            ),
-        ):
-            self.env.cr.execute(
-                SQL(
-                    "CREATE UNIQUE INDEX IF NOT EXISTS %s ON %s (%s) WHERE %s",
-                    SQL.identifier(name),
-                    SQL.identifier(self._table),
-                    SQL(columns),
-                    SQL(where),
-                )
-            )
+        create_partial_unique_indexes(
+            self,
+            {
+                "crm_mail_server_action_imap_uniq": (
+                    "account_id, action, folder_id, imap_uidvalidity, imap_uid",
+                    "imap_uid IS NOT NULL",
+                ),
+                "crm_mail_server_action_pop3_uniq": (
+                    "account_id, action, pop3_uidl",
+                    "pop3_uidl IS NOT NULL",
+                ),
+            },
+        )
 
     @api.model
     def _queue(self, rows):
