@@ -24,6 +24,7 @@
         "views/crm_lead_views.xml",
         "views/crm_mail_message_actions_views.xml",
         "views/crm_mail_blacklist_views.xml",
+        "views/crm_mail_mass_job_views.xml",
         "wizards/crm_mail_setup_wizard_views.xml",
         "wizards/crm_mail_blacklist_wizard_views.xml",
         "wizards/crm_mail_compose_views.xml",
@@ -39,6 +40,7 @@
         "web.assets_backend": ["crm_mail_client/static/src/**/*"],
         "web.assets_tests": ["crm_mail_client/static/tests/tours/*.js"],
     },
+    "uninstall_hook": "uninstall_hook",
     "application": True,
     "installable": True,
 }

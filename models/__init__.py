@@ -22,12 +22,15 @@ from . import crm_mail_address
 from . import crm_mail_message_link
 from . import crm_mail_message_send
 from . import crm_mail_message_review
+from . import crm_mail_message_search
+from . import crm_mail_message_panel
 from . import crm_mail_account_send
 from . import crm_mail_blacklist
 from . import crm_mail_rule
 from . import crm_mail_rule_condition
 from . import crm_mail_message_rules
 from . import crm_mail_account_rules
+from . import crm_mail_mass_job
 from . import crm_mail_message_actions
 from . import crm_lead
 from . import ir_attachment

@@ -1,8 +1,23 @@
 from odoo import api, fields, models
 from odoo.exceptions import AccessError
+from odoo.tools import SQL
 
 from .imap_uid_field import ImapUid
 from .sql_indexes import create_partial_unique_indexes
+
+
+class ReadBy(SQL):
+    """The mails ``user_id`` has read, as the right side of an ``id``
+    condition (rendered by ``_condition_to_sql``, see ``is_unread``)."""
+
+    def __init__(self, user_id):
+        super().__init__(
+            "(SELECT message_id FROM crm_mail_message_seen"
+            " WHERE user_id = %s AND is_read)",
+            user_id,
+        )
+        self.user_id = user_id
+
 
 STATES = [
     ("draft", "Draft"),
@@ -67,13 +82,14 @@ class CrmMailMessage(models.Model):
     company_id = fields.Many2one(
         related="account_id.company_id", store=True, index=True, readonly=True
     )
+    # indexed together with the state (see init), never alone: an index of
+    # a column with two values made PostgreSQL AND it with the others'
     direction = fields.Selection(
         [("incoming", "Incoming"), ("outgoing", "Outgoing")],
         required=True,
         default="incoming",
-        index=True,
     )
-    state = fields.Selection(STATES, required=True, default="received", index=True)
+    state = fields.Selection(STATES, required=True, default="received")
     message_id = fields.Char(string="Message-ID", index="btree_not_null", readonly=True)
     dedupe_key = fields.Char(
         readonly=True,
@@ -87,11 +103,15 @@ class CrmMailMessage(models.Model):
     date = fields.Datetime(index=True, default=fields.Datetime.now)
     email_from = fields.Char(string="From", index=True)
     from_name = fields.Char(string="Sender Name")
-    email_to = fields.Text(string="To")
-    email_cc = fields.Text(string="Cc")
+    # the mails of an address among the recipients (relink, "To" search):
+    # substrings, so trigram indexes; the sender's has one besides its
+    # btree (see crm_mail_message_search.init)
+    email_to = fields.Text(string="To", index="trigram")
+    email_cc = fields.Text(string="Cc", index="trigram")
     email_bcc = fields.Text(string="Bcc")
-    reply_to = fields.Char(string="Reply-To")
-    subject = fields.Char()
+    reply_to = fields.Char(string="Reply-To", index="trigram")
+    # substring search (ilike) of subjects: a trigram index, as Odoo offers
+    subject = fields.Char(index="trigram")
     body_html = fields.Html(
         string="Body", sanitize=True, sanitize_style=True, sanitize_form=True
     )
@@ -173,6 +193,22 @@ class CrmMailMessage(models.Model):
             ),
         }
         create_partial_unique_indexes(self, indexes)
+        # the lists (Inbox, Sent, Outbox...), their search panel counters and
+        # exact counts: one index holding every column they and the record
+        # rules read, so that counting is an index-only scan. It replaces
+        # the single-column indexes of state and direction (18.0.2.0.0),
+        # whose bitmaps of most of the table PostgreSQL used to combine
+        # with a selective one (a subject search took 350 ms, not 35).
+        self.env.cr.execute(
+            SQL(
+                """DROP INDEX IF EXISTS crm_mail_message__state_index;
+                   DROP INDEX IF EXISTS crm_mail_message__direction_index;
+                   CREATE INDEX IF NOT EXISTS crm_mail_message_list_idx
+                       ON %s (state, direction, review_state, account_id)
+                       INCLUDE (company_id, author_user_id)""",
+                SQL.identifier(self._table),
+            )
+        )
 
     # ------------------------------------------------------------
     # ORM: what the rights lines cannot express
@@ -413,11 +449,26 @@ class CrmMailMessage(models.Model):
     def _search_is_unread(self, operator, value):
         if operator not in ("=", "!="):
             return [("id", "=", 0)]
-        seen = self.env["crm.mail.message.seen"]._search(
-            [("user_id", "=", self.env.uid), ("is_read", "=", True)]
-        )
         unread = (operator == "=") == bool(value)
-        return [("id", "not in" if unread else "in", seen.subselect("message_id"))]
+        return [("id", "not in" if unread else "in", ReadBy(self.env.uid))]
+
+    @api.model
+    def _condition_to_sql(self, alias, fname, operator, value, query):
+        if fname == "id" and isinstance(value, ReadBy):
+            # (NOT) EXISTS, one index probe per mail: "id NOT IN (the
+            # user's read marks)" hashes them only while they fit in
+            # work_mem, and beyond (half a million marks) scans them all for
+            # every mail
+            return SQL(
+                """%s EXISTS (SELECT 1 FROM crm_mail_message_seen AS read_mark
+                               WHERE read_mark.message_id = %s
+                                 AND read_mark.user_id = %s
+                                 AND read_mark.is_read)""",
+                SQL("NOT") if operator == "not in" else SQL(),
+                SQL.identifier(alias, "id"),
+                value.user_id,
+            )
+        return super()._condition_to_sql(alias, fname, operator, value, query)
 
     def _my_seen(self):
         return self.env["crm.mail.message.seen"].search(
@@ -427,16 +478,7 @@ class CrmMailMessage(models.Model):
     def action_mark_read(self):
         """Mark these mails read for the current user (no write right needed)."""
         self.check_access("read")
-        seen = self._my_seen()
-        seen.filtered(lambda s: not s.is_read).is_read = True
-        done = set(seen.message_id.ids)
-        self.env["crm.mail.message.seen"].create(
-            [
-                {"message_id": mid, "user_id": self.env.uid}
-                for mid in self.ids
-                if mid not in done
-            ]
-        )
+        self.env["crm.mail.message.seen"]._mark_read(self.ids)
 
     def _thread_domain(self):
         root = self.thread_root_id or self

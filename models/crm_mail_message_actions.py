@@ -9,10 +9,13 @@ from odoo.tools import plaintext2html
 from ..mail_engine.addresses import domain_of
 from ..mail_engine.domains import company_name_from_domain, is_public_domain
 from ..mail_engine.mime_html import block_remote_images
+from .crm_mail_mass_job import MASS_NOW
 
 #: the stored original of a fetched mail: never copied to a lead or chatter
 ORIGINAL_EML = ("original.eml", "message/rfc822")
 LINK_FIELDS = ("lead_id", "partner_id", "contact_id")
+#: mails listed in one lead note; the rest are counted
+NOTE_LINKS = 10
 
 
 class CrmMailMessage(models.Model):
@@ -112,28 +115,47 @@ class CrmMailMessage(models.Model):
             mails.sudo().write({"lead_id": lead.id})
 
     def _post_lead_note(self):
-        """A short internal note on the lead for each incoming mail: who,
-        subject, link; no body nor attachment (the mail's rights apply)."""
+        """A short internal note on the lead for its incoming mails: who,
+        subject, link; no body nor attachment (the mail's rights apply).
+        One note per lead, listing at most :data:`NOTE_LINKS` mails when
+        many join it at once (a relink of a selection)."""
+        by_lead = defaultdict(list)
         for mail in self.sudo().filtered(
             lambda m: m.lead_id and m.direction == "incoming" and m.state == "received"
         ):
-            who = (
-                f"{mail.from_name} <{mail.email_from}>"
-                if mail.from_name
-                else mail.email_from or ""
-            )
-            link = Markup('<a href="/odoo/crm.mail.message/%s">%s</a>') % (
-                mail.id,
-                mail.subject or self.env._("(no subject)"),
-            )
-            body = Markup("<p>%s</p>") % self.env._(
-                "Mail from %(who)s: %(subject)s", who=escape(who), subject=link
-            )
-            mail.lead_id.with_context(mail_create_nosubscribe=True).message_post(
+            by_lead[mail.lead_id].append(mail)
+        for lead, mails in by_lead.items():
+            lines = [mail._lead_note_line() for mail in mails[:NOTE_LINKS]]
+            if len(mails) == 1:
+                body = Markup("<p>%s</p>") % lines[0]
+            else:
+                body = Markup("<p>%s</p><ul>%s</ul>") % (
+                    self.env._("%s mails joined this lead:", len(mails)),
+                    Markup().join(Markup("<li>%s</li>") % line for line in lines),
+                )
+                if len(mails) > NOTE_LINKS:
+                    body += Markup("<p>%s</p>") % self.env._(
+                        "…and %s more.", len(mails) - NOTE_LINKS
+                    )
+            lead.with_context(mail_create_nosubscribe=True).message_post(
                 body=body,
                 subtype_xmlid="mail.mt_note",
                 message_type="comment",
             )
+
+    def _lead_note_line(self):
+        who = (
+            f"{self.from_name} <{self.email_from}>"
+            if self.from_name
+            else self.email_from or ""
+        )
+        link = Markup('<a href="/odoo/crm.mail.message/%s">%s</a>') % (
+            self.id,
+            self.subject or self.env._("(no subject)"),
+        )
+        return self.env._(
+            "Mail from %(who)s: %(subject)s", who=escape(who), subject=link
+        )
 
     # ------------------------------------------------------------
     # ACTIONS
@@ -141,14 +163,12 @@ class CrmMailMessage(models.Model):
 
     def action_create_lead(self):
         """One lead per sender, prefilled from the mail, the mails linked to
-        it and their attachments copied to it."""
+        it and their attachments copied to it (in the background beyond
+        :data:`MASS_NOW` mails)."""
         self._check_can_act()
-        leads = self.env["crm.lead"]
-        for mails in self._by_sender():
-            lead = self.env["crm.lead"].create(mails._lead_vals())
-            mails._copy_attachments_to(lead)
-            mails._fill_links({"lead_id": lead.id})
-            leads |= lead
+        if len(self) > MASS_NOW:
+            return self._queue_mass("create_lead")
+        leads = self._make_leads()
         return self._open_records(leads, self.env._("Leads from Mail"))
 
     def action_create_contact(self):
@@ -211,6 +231,50 @@ class CrmMailMessage(models.Model):
     # BUSINESS
     # ------------------------------------------------------------
 
+    def _make_leads(self):
+        leads = self.env["crm.lead"]
+        for mails in self._by_sender():
+            lead = self.env["crm.lead"].create(mails._lead_vals())
+            mails._copy_attachments_to(lead)
+            mails._fill_links({"lead_id": lead.id})
+            leads |= lead
+        return leads
+
+    def _queue_mass(self, action, target=False):
+        """Hand ``action`` on these many mails to the background job."""
+        if action == "log_note":
+            groups = [[mail_id] for mail_id in self.ids]
+        else:
+            # one sender's mails make one lead or contact: never split
+            groups = [mails.ids for mails in self._by_sender()]
+        return self.env["crm.mail.mass.job"]._queue(self, action, groups, target)
+
+    def _mass_job_do(self, action, target):
+        """One batch of a background job, as the user who asked.
+
+        :return: (records made, mails that no longer needed the action)
+        """
+        self._check_can_act()
+        if action == "create_lead":
+            return len(self._make_leads()), 0
+        if action == "log_note":
+            todo = self.filtered(lambda m: m._note_record(target))
+            for mail in todo:
+                mail._log_note_on(mail._note_record(target))
+            return len(todo), len(self - todo)
+        # contacts: a sender linked meanwhile (by a rule, by hand) keeps it
+        todo = self.filtered(lambda m: not m.sender_known and m.email_from)
+        contacts = todo._make_sender_partners(action == "create_company_contact")
+        return len(contacts), len(self - todo)
+
+    def _note_record(self, target):
+        """Where a note of this mail goes: its lead, else (``partner``) its
+        contact or company."""
+        self.ensure_one()
+        if target == "lead":
+            return self.lead_id
+        return self.contact_id or self.partner_id
+
     def _check_can_act(self):
         if not self:
             raise UserError(self.env._("Select at least one mail."))
@@ -220,6 +284,8 @@ class CrmMailMessage(models.Model):
     def _by_sender(self):
         """The mails grouped by sender address (newest first in each)."""
         groups = defaultdict(lambda: self.browse())
+        # these two columns only: the prefetch would read every body
+        self.fetch(["date", "email_from"])
         for mail in self.sorted(
             lambda m: m.date or fields.Datetime.now(), reverse=True
         ):
@@ -317,20 +383,29 @@ class CrmMailMessage(models.Model):
 
     def _create_sender_partners(self, with_company):
         self._check_can_act()
+        self.fetch(["email_from", "contact_id", "partner_id"])
         if self.filtered("sender_known"):
             raise UserError(
                 self.env._("The sender of this mail is already linked to a contact.")
             )
+        if not all(self.mapped("email_from")):
+            raise UserError(self.env._("This mail has no sender address."))
+        if len(self) > MASS_NOW:
+            return self._queue_mass(
+                "create_company_contact" if with_company else "create_contact"
+            )
+        contacts = self._make_sender_partners(with_company)
+        return self._open_records(contacts, self.env._("Contacts from Mail"))
+
+    def _make_sender_partners(self, with_company):
         contacts = self.env["res.partner"]
         for mails in self._by_sender():
             mail = mails[0]
-            if not mail.email_from:
-                raise UserError(self.env._("This mail has no sender address."))
             contact = mail._create_sender_contact(with_company)
             values = self._link_values(contact, mail.company_id)
             mails._fill_links(values)
             contacts |= contact
-        return self._open_records(contacts, self.env._("Contacts from Mail"))
+        return contacts
 
     def _create_sender_contact(self, with_company):
         """The sender as a contact, in a company made from his domain.

@@ -221,6 +221,12 @@ class CrmMailMessage(models.Model):
             "size": len(raw),
             "user_id": account.user_id.id,
             "has_attachments": any(a.data is not None for a in parsed.attachments),
+            # what the attachments created below will hold: no second UPDATE
+            "attachment_names": " ".join(
+                [a.filename for a in parsed.attachments if a.data is not None]
+                + (["original.eml"] if account.keep_original else [])
+            )
+            or False,
             "attachment_note": self._attachment_note(parsed) or False,
             "auto_kind": kind.auto_kind or False,
             **self._thread_vals(account, parsed),

@@ -1,5 +1,4 @@
 import logging
-import time
 from collections import defaultdict
 
 from odoo import api, fields, models
@@ -8,7 +7,7 @@ from odoo.tools import SQL, split_every
 
 from ..mail_engine.addresses import domain_of, parse_address_list, split_addresses
 from ..mail_engine.domains import company_name_from_domain, is_public_domain
-from .cron_limits import continue_later, job_deadline
+from .cron_limits import run_batches
 
 _logger = logging.getLogger(__name__)
 
@@ -329,28 +328,23 @@ class CrmMailMessage(models.Model):
         start = int(Param.get_param(RELINK_PARAM, -1))
         if start < 0:
             return
-        deadline = job_deadline(self.env)
-        auto_commit = self.env["crm.mail.account"]._auto_commit()
         done = 0
-        while True:
+
+        def batch():
+            nonlocal start, done
             mails = self.sudo().search(
                 [("id", ">", start), *UNLINKED], order="id", limit=RELINK_BATCH
             )
             if not mails:
                 Param.set_param(RELINK_PARAM, -1)
-                break
+                return False
             mails._relink()
             done += len(mails)
             start = mails[-1].id
             Param.set_param(RELINK_PARAM, start)
-            if auto_commit:
-                # a batch linked is kept, whatever the next one meets
-                self.env.cr.commit()  # pylint: disable=invalid-commit
-            if time.monotonic() > deadline:
-                continue_later(
-                    self.env, self.env.ref("crm_mail_client.ir_cron_relink_mail")
-                )
-                break
+            return True
+
+        run_batches(self.env, "crm_mail_client.ir_cron_relink_mail", batch)
         self.env["ir.cron"]._notify_progress(done=done, remaining=0)
 
     # ------------------------------------------------------------

@@ -25,6 +25,14 @@ class CrmMailTabMixin(models.AbstractModel):
     crm_mail_count = fields.Integer(
         compute="_compute_crm_mail", string="Mail Count", groups=MAIL_GROUP
     )
+    crm_mail_search = fields.Char(
+        string="Search Mail",
+        compute="_compute_crm_mail_search",
+        readonly=False,
+        groups=MAIL_GROUP,
+        help="Words to find in this record's mail, as in the mail search box: "
+        "the tab then lists only the mails that hold them.",
+    )
 
     def _crm_mail_domain(self):
         """The domain of this record's mails (``crm.mail.message``)."""
@@ -34,22 +42,31 @@ class CrmMailTabMixin(models.AbstractModel):
         """The context of the "Mails" smart button's list."""
         return {}
 
+    def _compute_crm_mail_search(self):
+        # a search box: it holds what is typed until the form is left
+        self.crm_mail_search = False
+
+    @api.depends("crm_mail_search")
     @api.depends_context("uid")
     def _compute_crm_mail(self):
         Message = self.env["crm.mail.message"]
         for record in self:
-            if not record.id:
+            # a form being edited holds a new record whose origin is stored
+            if not record._origin.id:
                 record.crm_mail_message_ids = Message
                 record.crm_mail_count = 0
                 continue
+            domain = record._origin._crm_mail_domain()
+            shown = domain
+            if record.crm_mail_search:
+                shown = domain + [("fulltext", "ilike", record.crm_mail_search)]
             # newest first: the model's order is date desc
-            mails = Message.search(record._crm_mail_domain(), limit=TAB_LIMIT)
+            mails = Message.search(shown, limit=TAB_LIMIT)
             record.crm_mail_message_ids = mails
-            record.crm_mail_count = (
-                len(mails)
-                if len(mails) < TAB_LIMIT
-                else Message.search_count(record._crm_mail_domain())
-            )
+            if shown is domain and len(mails) < TAB_LIMIT:
+                record.crm_mail_count = len(mails)
+            else:
+                record.crm_mail_count = Message.search_count(domain)
 
     def action_view_crm_mail(self):
         self.ensure_one()

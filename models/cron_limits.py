@@ -22,7 +22,7 @@ from odoo.tools import SQL, config
 #: the account's timeout) and for the other addons' jobs
 CRON_SHARE = 0.6
 #: models whose cron jobs share :data:`CRON_SHARE`
-CRON_MODELS = ("crm.mail.account", "crm.mail.message")
+CRON_MODELS = ("crm.mail.account", "crm.mail.message", "crm.mail.mass.job")
 #: seconds per pass when no limit is set (threaded server, limits at 0)
 UNLIMITED_BUDGET = 300
 #: the deadline of the cron job run on a cursor: Odoo runs the batches of
@@ -89,6 +89,30 @@ def continue_later(env, crons):
         crons = env["ir.cron"].sudo().browse(cron_id)
     for cron in crons:
         cron._trigger()
+
+
+def run_batches(env, cron_xmlid, batch):
+    """Call ``batch()`` until it says there is nothing more to do, or the
+    job's budget is spent; each batch is committed (never under tests).
+
+    WARNING: commits - meant for cron jobs, whose work is kept batch by
+    batch whatever the next one meets.
+
+    :param env: the environment of the job
+    :param str cron_xmlid: the job, run again soon when work is left
+    :param batch: a callable doing one batch; returns False when it found
+        nothing to do
+    :return: True when everything was done
+    """
+    deadline = job_deadline(env)
+    auto_commit = env["crm.mail.account"]._auto_commit()
+    while batch():
+        if auto_commit:
+            env.cr.commit()  # pylint: disable=invalid-commit
+        if time.monotonic() > deadline:
+            continue_later(env, env.ref(cron_xmlid))
+            return False
+    return True
 
 
 def lock_for_change(crons):

@@ -1,4 +1,4 @@
-from odoo import models
+from odoo import api, models
 
 
 class IrAttachment(models.Model):
@@ -33,4 +33,40 @@ class IrAttachment(models.Model):
         mails = Message.browse([mid for mid in mail_ids if mid]).exists()
         if mails:
             mails._check_attachment_change()
+        return res
+
+    # the file names of a mail are searched with it (crm_mail_message_search)
+
+    def _crm_mail_ids(self):
+        return {
+            att.res_id
+            for att in self.sudo()
+            if att.res_model == "crm.mail.message" and att.res_id
+        }
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        attachments = super().create(vals_list)
+        self.env["crm.mail.message"]._update_attachment_names(
+            attachments._crm_mail_ids()
+        )
+        return attachments
+
+    def write(self, vals):
+        before = (
+            self._crm_mail_ids()
+            if {"name", "res_model", "res_id"} & set(vals)
+            else set()
+        )
+        res = super().write(vals)
+        if before or {"name", "res_model", "res_id"} & set(vals):
+            self.env["crm.mail.message"]._update_attachment_names(
+                before | self._crm_mail_ids()
+            )
+        return res
+
+    def unlink(self):
+        mail_ids = self._crm_mail_ids()
+        res = super().unlink()
+        self.env["crm.mail.message"]._update_attachment_names(mail_ids)
         return res

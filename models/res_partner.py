@@ -36,11 +36,15 @@ class ResPartner(models.Model):
         return res
 
     def _crm_mail_domain(self):
-        return [
-            "|",
-            ("partner_id", "child_of", self.ids),
-            ("contact_id", "child_of", self.ids),
-        ]
+        # the ids themselves, not child_of: Odoo would render each as a
+        # sub-query, and two sub-queries OR-ed make PostgreSQL read every
+        # mail (1.5 s at a million) instead of two index lookups
+        family = (
+            self.with_context(active_test=False)
+            .search([("id", "child_of", self.ids)])
+            .ids
+        )
+        return ["|", ("partner_id", "in", family), ("contact_id", "in", family)]
 
     def action_crm_mail_relink(self):
         """Link to these partners the stored mails of their addresses."""

@@ -16,3 +16,5 @@ from . import test_trust_rights
 from . import test_trust_fetch
 from . import test_trust_limits
 from . import test_trust_send
+from . import test_search
+from . import test_mass_actions

@@ -24,6 +24,29 @@ class TestInstall(TransactionCase):
             self.env.ref("crm_mail_client.module_category_crm_mail"),
         )
 
+    def test_indexes_of_the_mail_table(self):
+        """Every index the code makes by hand exists after an install: the
+        unique ones (mail stored exactly once) and those of the lists and
+        the search (each ``init`` of the model ran, none hid another)."""
+        self.env.cr.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'crm_mail_message'"
+        )
+        names = {row[0] for row in self.env.cr.fetchall()}
+        expected = {
+            "crm_mail_message_imap_uid_uniq",
+            "crm_mail_message_pop3_uidl_uniq",
+            "crm_mail_message_dedupe_uniq",
+            "crm_mail_message_list_idx",
+            "crm_mail_message_fulltext_idx",
+            "crm_mail_message_email_from_trgm_idx",
+        }
+        self.assertEqual(expected - names, set())
+        # replaced by the list index: never a bitmap of most of the table
+        self.assertFalse(
+            {"crm_mail_message__state_index", "crm_mail_message__direction_index"}
+            & names
+        )
+
     def test_no_empty_menu(self):
         root = self.env.ref("crm_mail_client.crm_mail_menu_root")
         menus = self.env["ir.ui.menu"].search([("id", "child_of", root.id)])

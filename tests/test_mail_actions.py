@@ -349,7 +349,11 @@ class TestMailActions(MailServerCase):
         self.assertEqual(mails.lead_id, lead)
         self.assertEqual(mails.contact_id, self.ivan)
         self.assertEqual(mails.partner_id, self.romashka)
-        self.assertEqual(len(self.lead_notes(lead)), 3, "one note per mail")
+        notes = self.lead_notes(lead)
+        self.assertEqual(len(notes), 1, "one note for the mails linked at once")
+        self.assertIn("3 mails joined this lead", notes.body)
+        for mail in mails:
+            self.assertIn(f"/odoo/crm.mail.message/{mail.id}", notes.body)
         self.assertEqual(lead.crm_mail_count, 3)
         # only what is chosen changes
         other = self.env["crm.lead"].create({"name": "Tables"})

@@ -1,6 +1,11 @@
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
+from ..models.crm_mail_mass_job import MASS_NOW
+
+#: records and subjects a wizard names; the rest are counted
+SHOWN_NAMES = 10
+
 
 class CrmMailLogNoteWizard(models.TransientModel):
     """Copy mails into a lead's or partner's chatter, once the user knows
@@ -25,24 +30,21 @@ class CrmMailLogNoteWizard(models.TransientModel):
         )
         return "lead" if mails and all(m.lead_id for m in mails) else "partner"
 
-    def _record_of(self, mail):
-        if self.target == "lead":
-            return mail.lead_id
-        return mail.contact_id or mail.partner_id
-
     @api.depends("message_ids", "target")
     def _compute_record_names(self):
         for wizard in self:
-            records = [wizard._record_of(mail) for mail in wizard.message_ids]
-            wizard.record_names = ", ".join(
-                sorted({r.display_name for r in records if r})
-            )
+            records = {mail._note_record(wizard.target) for mail in wizard.message_ids}
+            names = sorted(r.display_name for r in records if r)
+            shown = ", ".join(names[:SHOWN_NAMES])
+            if len(names) > SHOWN_NAMES:
+                shown += " " + self.env._("and %s more", len(names) - SHOWN_NAMES)
+            wizard.record_names = shown
 
     def action_apply(self):
         self.ensure_one()
         mails = self.message_ids
         mails._check_can_act()
-        missing = mails.filtered(lambda m: not self._record_of(m))
+        missing = mails.filtered(lambda m: not m._note_record(self.target))
         if missing:
             raise UserError(
                 self.env._(
@@ -50,9 +52,14 @@ class CrmMailLogNoteWizard(models.TransientModel):
                     target=dict(
                         self._fields["target"]._description_selection(self.env)
                     )[self.target],
-                    subjects=", ".join(missing.mapped(lambda m: m.subject or "?")),
+                    subjects=", ".join(
+                        missing[:SHOWN_NAMES].mapped(lambda m: m.subject or "?")
+                    )
+                    + ("…" if len(missing) > SHOWN_NAMES else ""),
                 )
             )
+        if len(mails) > MASS_NOW:
+            return mails._queue_mass("log_note", self.target)
         for mail in mails:
-            mail._log_note_on(self._record_of(mail))
+            mail._log_note_on(mail._note_record(self.target))
         return {"type": "ir.actions.act_window_close"}
