@@ -31,7 +31,9 @@ def pg_bin_dir():
 class Postgres:
     """A throw-away cluster: ``start()``, use ``dsn_args``, ``stop()``."""
 
-    def __init__(self, workdir, port=None):
+    def __init__(self, workdir, port=None, settings=None):
+        """:param dict settings: more server settings (``-c name=value``)"""
+        self.settings = dict(settings or {})
         self.workdir = Path(workdir).resolve()
         self.datadir = self.workdir / "pgdata"
         self.sockdir = self.workdir / "pgsock"
@@ -84,7 +86,7 @@ class Postgres:
         options = (
             f"-h {self.host} -p {self.port} -k {self.sockdir} "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-        )
+        ) + "".join(f" -c {name}={value}" for name, value in self.settings.items())
         subprocess.run(
             self._as_owner(
                 [
