@@ -432,19 +432,38 @@ PLANNED = (
 )
 
 
+#: not a screen a user waits for: asked on demand (the exact count behind
+#: "10000+"), run on a selection of 10,000 (its long part queued), or the
+#: fetch; shown in a second table, the daily screens target 150 ms
+BULK = (
+    "Full count of the inbox",
+    "Mark 10,000 selected mails read",
+    "Create leads from 10,000 mails (queued)",
+    "Link stored mail of a company (5 addresses)",
+    "Ingest one mail (300 sample mails)",
+)
+
+
 def table(rows, mails):
+    head = ["| who | request | min ms | median ms | queries |", "|---|---|---|---|---|"]
     lines = [
         f"Scale benchmark: {mails:,} mails ({time.strftime('%Y-%m-%d')})",
         "",
-        "| who | request | min ms | median ms | queries |",
-        "|---|---|---|---|---|",
+        "Daily screens (target: 150 ms of server time):",
+        "",
+        *head,
     ]
-    for row in rows:
-        lines.append(
+    daily = [r for r in rows if r["request"] not in BULK]
+    bulk = [r for r in rows if r["request"] in BULK]
+    for group in (daily, bulk):
+        if group is bulk:
+            lines += ["", "Bulk actions, on-demand count and the fetch:", "", *head]
+        lines += [
             f"| {row['user']} | {row['request']} | {row['min_ms']:.1f} | "
             f"{row['median_ms']:.1f} | {row['queries']} |"
-        )
-    ours = [r for r in rows if not r["request"].startswith("Odoo")]
+            for row in group
+        ]
+    ours = [r for r in daily if not r["request"].startswith("Odoo")]
     slowest = max(ours, key=lambda r: r["median_ms"])
     shown = [slowest] + [
         r for r in rows if (r["user"], r["request"]) in PLANNED and r is not slowest

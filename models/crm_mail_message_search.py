@@ -98,7 +98,7 @@ class CrmMailMessage(models.Model):
     )
 
     def init(self):
-        super().init()
+        res = super().init()
         cr = self.env.cr
         table = SQL.identifier(self._table)
         cr.execute(FULLTEXT_FUNCTION)
@@ -142,6 +142,7 @@ class CrmMailMessage(models.Model):
                     table,
                 )
             )
+        return res
 
     @api.model
     def _condition_to_sql(self, alias, fname, operator, value, query):
