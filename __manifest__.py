@@ -7,7 +7,9 @@
     "license": "LGPL-3",
     "author": "crm_mail_client developers",
     "website": "https://example.com/crm_mail_client",
-    "depends": ["crm"],
+    # Odoo's own OAuth2 flows (consent, token refresh, Settings) for Google
+    # and Microsoft mailboxes
+    "depends": ["crm", "google_gmail", "microsoft_outlook"],
     # routing rules: user regexes run with a timeout (see mail_engine/rules.py)
     "external_dependencies": {"python": ["regex"]},
     "data": [
@@ -24,6 +26,8 @@
         "views/crm_lead_views.xml",
         "views/crm_mail_message_actions_views.xml",
         "views/crm_mail_blacklist_views.xml",
+        "views/crm_mail_oauth_provider_views.xml",
+        "data/crm_mail_oauth_provider_data.xml",
         "views/crm_mail_mass_job_views.xml",
         "wizards/crm_mail_setup_wizard_views.xml",
         "wizards/crm_mail_blacklist_wizard_views.xml",

@@ -6,6 +6,7 @@ Ctrl-C stops Odoo, Dovecot, the SMTP peer and PostgreSQL.
 
 import argparse
 import json
+import secrets
 import shutil
 import signal
 import subprocess
@@ -20,6 +21,8 @@ from .smtp_peer import SmtpPeer
 DEMO_DIR = odoo_env.DEVDATA / "demo"
 DB = "crm_mail_demo"
 MAILBOX, PASSWORD = "sales@demo.example", "demo-password"
+#: a mailbox that signs in with OAuth2 at the local provider (no password)
+OAUTH_MAILBOX = "director@oauth.demo.example"
 
 SETUP = """
 import datetime
@@ -43,6 +46,33 @@ account = Account.create({
 })
 account.action_test_connection()
 account._fetch_locked()
+# sign-in without a password: the local OAuth2 provider stands in for
+# Google / Yandex; "Sign in with the provider" on the form consents at once
+provider = env["crm.mail.oauth.provider"].create({
+    "name": "Demo sign-in (local OAuth2)",
+    "domains": info["oauth_mailbox"].split("@")[1],
+    "authorize_url": info["oauth_url"] + "/authorize",
+    "token_url": info["oauth_url"] + "/token",
+    "revoke_url": info["oauth_url"] + "/revoke",
+    "client_id": "demo-client",
+    "client_secret": "demo-secret",
+    "mechanism": "xoauth2",
+})
+Account.create({
+    "name": "Demo: sign-in mailbox (OAuth2)",
+    "email": info["oauth_mailbox"],
+    "auth_method": "oauth2",
+    "oauth_provider_id": provider.id,
+    "incoming_host": info["host"],
+    "incoming_port": info["imaps_port"],
+    "incoming_security": "ssl",
+    "login": info["oauth_mailbox"],
+    "smtp_host": info["host"],
+    "smtp_port": info["smtps_port"],
+    "smtp_security": "ssl",
+    "ca_certificate": info["ca_pem"],
+    "initial_days": 0,
+})
 # a mailbox that has been worked on: a reply on control, reviewed and
 # postponed mail (the reply goes to the demo SMTP peer)
 admin = env.ref("base.user_admin")
@@ -92,13 +122,22 @@ def main(argv=None):
         for index in range(args.mails):
             sender = SENDERS[index % len(SENDERS)]
             dovecot.deliver(MAILBOX, sample_message(index, MAILBOX, sender=sender))
+        # its password is never known: it signs in with OAuth2 only
+        dovecot.add_user(OAUTH_MAILBOX, secrets.token_urlsafe(24))
+        for index in range(5):
+            dovecot.deliver(OAUTH_MAILBOX, sample_message(index, OAUTH_MAILBOX))
         # the SMTP peer shares Dovecot's CA: the account trusts that one CA
         smtp = SmtpPeer(
-            DEMO_DIR / "smtp", login=MAILBOX, password=PASSWORD, certs=dovecot.certs
+            DEMO_DIR / "smtp",
+            login=MAILBOX,
+            password=PASSWORD,
+            certs=dovecot.certs,
+            oauth_store=dovecot.oauth_store,
         )
         smtp.start()
         print(f">>> Dovecot IMAPS 127.0.0.1:{dovecot.imaps_port}, mailbox {MAILBOX}")
         print(f">>> SMTP peer 127.0.0.1:{smtp.smtps_port}; sent mail in {smtp.outbox}")
+        print(f">>> OAuth2 provider {dovecot.oauth_url}, mailbox {OAUTH_MAILBOX}")
         base = ["-d", DB, "--without-demo=all", "--log-level=warn"]
         print(">>> creating database with crm_mail_client (a minute or two)")
         code, log = odoo_env.run_odoo(
@@ -118,6 +157,8 @@ def main(argv=None):
             "smtps_port": smtp.smtps_port,
             "ca_pem": dovecot.ca_pem,
             "lang": args.lang,
+            "oauth_mailbox": OAUTH_MAILBOX,
+            "oauth_url": dovecot.oauth_url,
         }
         code, log = odoo_env.run_odoo(
             tree,

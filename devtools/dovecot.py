@@ -40,6 +40,7 @@ import zlib
 from pathlib import Path
 
 from .certs import make_ca_and_cert
+from .oauth_provider import TokenStore
 from .ports import LOOPBACK, free_port, port_open
 
 #: mail user of a root-run Dovecot (it refuses UID 0 for mail processes)
@@ -145,6 +146,11 @@ class Dovecot:
         ports = ports or {}
         for name in PORT_NAMES:
             setattr(self, name, int(ports.get(name) or free_port()))
+        # the OAuth2 provider whose tokens Dovecot accepts (XOAUTH2, OAUTHBEARER)
+        self.oauth_port = int(ports.get("oauth_port") or free_port())
+        self.oauth_store = TokenStore(self.workdir / "oauth" / "tokens.json")
+        self.oauth_pid_path = self.workdir / "oauth" / "provider.pid"
+        self.oauth_conf_path = self.workdir / "oauth" / "dovecot-oauth2.conf"
         self.conf_path = self.workdir / "dovecot.conf"
         self.base_dir = self.workdir / "run"
         self.state_dir = self.workdir / "state"
@@ -205,6 +211,7 @@ class Dovecot:
             "workdir": str(self.workdir),
             "host": self.host,
             **{name: getattr(self, name) for name in PORT_NAMES},
+            "oauth_port": self.oauth_port,
             "ca_path": self.ca_path,
             "ca_pem": self.ca_pem,
             "pid": self.pid,
@@ -218,6 +225,23 @@ class Dovecot:
         :return: a :class:`Dovecot` pointing at that instance
         """
         return cls(description["workdir"], ports=description)
+
+    @property
+    def oauth_url(self):
+        """Base URL of the local OAuth2 provider (``/authorize``, ``/token``...)."""
+        return f"http://{self.host}:{self.oauth_port}"
+
+    @property
+    def oauth_pid(self):
+        """PID of the OAuth2 provider process, or None when not running."""
+        try:
+            pid = int(self.oauth_pid_path.read_text())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError):
+            return None
+        if str(self.oauth_store.path).encode() not in cmdline:
+            return None
+        return pid if _pid_alive(pid) else None
 
     def log_tail(self, lines=40):
         """The end of Dovecot's log and of its standard error.
@@ -242,6 +266,7 @@ class Dovecot:
         if self.pid:
             return
         self._prepare()
+        self._start_oauth_provider()
         with open(self.stderr_path, "wb") as stderr:
             # -F: stay in the foreground, so we own (and reap) the master;
             # a new session keeps a terminal's Ctrl-C from killing it early
@@ -265,8 +290,45 @@ class Dovecot:
                 tail = self.log_tail()
                 # not stop(): a port may be busy because someone else has it
                 self._terminate()
+                self._stop_oauth_provider()
                 raise RuntimeError(f"Dovecot did not start:\n{tail}")
             time.sleep(0.05)
+
+    def _start_oauth_provider(self):
+        if self.oauth_pid:
+            return
+        script = Path(__file__).with_name("oauth_provider.py")
+        with open(self.workdir / "oauth" / "provider.log", "wb") as out:
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    str(script),
+                    "--port",
+                    str(self.oauth_port),
+                    "--store",
+                    str(self.oauth_store.path),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=out,
+                start_new_session=True,
+            )
+        self.oauth_pid_path.write_text(str(proc.pid))
+        deadline = time.monotonic() + WAIT_SECONDS
+        while not port_open(self.oauth_port):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the OAuth2 provider did not start")
+            time.sleep(0.05)
+
+    def _stop_oauth_provider(self):
+        pid = self.oauth_pid
+        if pid:
+            os.kill(pid, signal.SIGTERM)
+            if not self._wait_gone([pid], WAIT_SECONDS):
+                os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+        self.oauth_pid_path.unlink(missing_ok=True)
 
     def _greets(self, port, greeting):
         """Whether the TLS listener on ``port`` answers with ``greeting``."""
@@ -284,6 +346,7 @@ class Dovecot:
         Safe to call when it is not running.
         """
         self._terminate()
+        self._stop_oauth_provider()
         deadline = time.monotonic() + WAIT_SECONDS
         while any(port_open(getattr(self, n)) for n in PORT_NAMES):
             if time.monotonic() > deadline:
@@ -343,6 +406,14 @@ class Dovecot:
             make_ca_and_cert(self.cert_dir)
         self.users_dir.mkdir(mode=0o700, exist_ok=True)
         self._chown(self.mail_dir)
+        (self.workdir / "oauth").mkdir(exist_ok=True)
+        self.oauth_conf_path.write_text(
+            "introspection_mode = post\n"
+            f"introspection_url = {self.oauth_url}/introspect\n"
+            "username_attribute = username\n"
+            "active_attribute = active\n"
+            "active_value = true\n"
+        )
         self.conf_path.write_text(self._config())
 
     def _config(self):
@@ -390,7 +461,7 @@ ssl_cert = <{certs["cert_path"]}
 ssl_key = <{certs["key_path"]}
 ssl_min_protocol = TLSv1.2
 disable_plaintext_auth = yes
-auth_mechanisms = plain login
+auth_mechanisms = plain login xoauth2 oauthbearer
 # tests try wrong passwords on purpose: no failure delay, and no growing
 # per-IP penalty (a listener with mode 0 is not created: no anvil-auth-penalty)
 auth_failure_delay = 0
@@ -404,7 +475,14 @@ service anvil {{
 # unknown for up to a second; a new file is read at its first lookup
 passdb {{
   driver = passwd-file
+  mechanisms = plain login
   args = scheme=PLAIN username_format=%u {self.users_dir}/%u
+}}
+# OAuth2 logins: the token is checked at the local provider (introspection)
+passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {self.oauth_conf_path}
 }}
 userdb {{
   driver = static

@@ -11,6 +11,7 @@ CLI (for the demo)::
 """
 
 import argparse
+import base64
 import contextlib
 import json
 import logging
@@ -22,7 +23,7 @@ import time
 from pathlib import Path
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, LoginPassword
 
 from .certs import make_ca_and_cert
 from .ports import LOOPBACK, free_port
@@ -84,6 +85,13 @@ class _Handler:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
+    # OAuth2 logins (custom mechanisms of aiosmtpd: handler methods)
+    async def auth_XOAUTH2(self, server, args):
+        return await self.peer._oauth_login(server, args)
+
+    async def auth_OAUTHBEARER(self, server, args):
+        return await self.peer._oauth_login(server, args)
+
     async def handle_DATA(self, server, session, envelope):
         self.peer._store(
             {
@@ -106,6 +114,9 @@ class SmtpPeer:
     :param dict certs: ``cert_path``/``key_path``/``ca_path`` to serve (e.g.
         ``Dovecot.certs``, so clients trust one CA); a new CA when omitted
     :param bool save_eml: also write every mail into ``workdir/outbox``
+    :param oauth_store: a :class:`~devtools.oauth_provider.TokenStore`:
+        XOAUTH2 and OAUTHBEARER logins are checked against its live tokens
+        (any user of the store, the token's own); without it they fail
     """
 
     host = LOOPBACK
@@ -118,6 +129,7 @@ class SmtpPeer:
         refuse_rcpt=(),
         certs=None,
         save_eml=True,
+        oauth_store=None,
     ):
         self.workdir = Path(workdir).resolve()
         self.login = login
@@ -131,6 +143,8 @@ class SmtpPeer:
         self.certs = certs
         self.outbox = self.workdir / "outbox"
         self.save_eml = save_eml
+        self.oauth_store = oauth_store
+        self.oauth_logins = []  # users logged in by OAuth2
         self.smtps_port = free_port()
         self.starttls_port = free_port()
         self.messages = []
@@ -216,6 +230,39 @@ class SmtpPeer:
                 self.logins += 1
         # handled=False: aiosmtpd answers "535" itself on a wrong password
         return AuthResult(success=ok, handled=False)
+
+    async def _oauth_login(self, server, args):
+        """XOAUTH2 / OAUTHBEARER: the initial response or one after "334 "."""
+        if len(args) > 1:
+            response = args[1].encode()
+        else:
+            response = await server.challenge_auth("", encode_to_b64=False)
+            if response is MISSING:  # "*": aiosmtpd answered 501 already
+                return AuthResult(success=False, handled=True)
+            response = bytes(response)
+        try:
+            text = base64.b64decode(response, validate=True).decode()
+        except ValueError:
+            return AuthResult(
+                success=False, handled=False, message="501 5.5.2 Can't decode base64"
+            )
+        fields = dict(
+            item.split("=", 1)
+            for item in text.replace(",", "\1").split("\1")
+            if "=" in item
+        )
+        user = fields.get("user") or fields.get("a") or ""
+        token = fields.get("auth", "").removeprefix("Bearer ")
+        found = self.oauth_store.introspect(token) if self.oauth_store else {}
+        if found.get("active") and found.get("username") == user:
+            with self._lock:
+                self.logins += 1
+                self.oauth_logins.append(user)
+            return AuthResult(success=True, auth_data=user)
+        # RFC 7628: an error challenge, the client's empty answer, then 535
+        error = json.dumps({"status": "invalid_token", "schemes": "bearer"})
+        await server.challenge_auth(error)
+        return AuthResult(success=False, handled=False)  # aiosmtpd answers 535
 
     def _store(self, message):
         with self._lock:

@@ -12,8 +12,8 @@ import imaplib
 import re
 from dataclasses import dataclass
 
-from .exceptions import ConnectError, ProtocolError, TLSError
-from .sessions import translate_errors
+from .exceptions import AuthError, ConnectError, ProtocolError, TLSError
+from .sessions import oauth_responder, translate_errors
 from .tls import make_ssl_context
 
 SPECIAL_USE_FLAGS = (
@@ -314,7 +314,14 @@ class ImapSession:
                             f"STARTTLS failed ({config.server})", detail=str(exc)
                         ) from exc
             with translate_errors(config.server, login=True):
-                _login(imap, config.login, config.password)
+                if config.sasl_mechanism:
+                    _check_mechanism(imap.capabilities, config)
+                    respond = oauth_responder(config)
+                    imap.authenticate(
+                        config.sasl_mechanism, lambda ch: respond(ch).encode()
+                    )
+                else:
+                    _login(imap, config.login, config.password)
             with translate_errors(config.server):
                 # imaplib keeps the pre-login list; UIDPLUS, MOVE... come now
                 typ, data = imap.capability()
@@ -590,6 +597,15 @@ class ImapSession:
         self._check(typ, data, f"APPEND {folder}")
         found = _APPENDUID_RE.search(b" ".join(d for d in data if d))
         return int(found.group(2)) if found else None
+
+
+def _check_mechanism(capabilities, config):
+    if f"AUTH={config.sasl_mechanism}" not in capabilities:
+        raise AuthError(
+            f"the server does not offer {config.sasl_mechanism} ({config.server})",
+            code="mechanism_not_offered",
+            detail=" ".join(capabilities),
+        )
 
 
 def _login(imap, login, password):

@@ -1,10 +1,11 @@
 """A POP3 session over verified TLS: UIDL, RETR, DELE, and QUIT to commit."""
 
+import base64
 import contextlib
 import poplib
 
 from .exceptions import TLSError
-from .sessions import translate_errors
+from .sessions import oauth_responder, translate_errors
 from .tls import make_ssl_context
 
 #: longest line accepted; poplib's own limit (2048) rejects real mail whose
@@ -36,6 +37,23 @@ class _POP3(_LongLinesMixin, poplib.POP3):
 
 class _POP3_SSL(_LongLinesMixin, poplib.POP3_SSL):
     pass
+
+
+def _authenticate(pop, config):
+    """POP3 AUTH (RFC 5034) with an OAuth2 mechanism; poplib has no AUTH.
+
+    :raise poplib.error_proto: the server's refusal
+    """
+    respond = oauth_responder(config)
+    pop._putcmd(f"AUTH {config.sasl_mechanism}")
+    pop._getresp()  # "+ ": go on (an -ERR raises)
+    pop._putcmd(base64.b64encode(respond().encode()).decode())
+    answer = pop._getresp()
+    if not answer.startswith(b"+OK"):
+        # "+ <error details>": an empty line ends the exchange with -ERR
+        pop._putcmd(respond())
+        pop._getresp()
+        raise poplib.error_proto(answer)
 
 
 class Pop3Session:
@@ -82,8 +100,11 @@ class Pop3Session:
                         )
                     pop.stls(context=context)
             with translate_errors(config.server, login=True):
-                pop.user(config.login)
-                pop.pass_(config.password)
+                if config.sasl_mechanism:
+                    _authenticate(pop, config)
+                else:
+                    pop.user(config.login)
+                    pop.pass_(config.password)
         except BaseException:
             if pop is not None:
                 _drop(pop)

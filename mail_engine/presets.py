@@ -24,10 +24,18 @@ class Preset:
     smtp_security: str = "ssl"
     #: 'app_password', 'oauth' or '' (plain password works)
     note: str = ""
+    #: its OAuth2 sign-in: 'gmail', 'outlook' (Odoo's own flows) or the
+    #: code of a ``crm.mail.oauth.provider`` preset; '' when none
+    oauth: str = ""
 
 
 _GMAIL = Preset(
-    "gmail", "imap.gmail.com", "smtp.gmail.com", "pop.gmail.com", note="app_password"
+    "gmail",
+    "imap.gmail.com",
+    "smtp.gmail.com",
+    "pop.gmail.com",
+    note="app_password",
+    oauth="gmail",
 )
 _YANDEX = Preset(
     "yandex", "imap.yandex.ru", "smtp.yandex.ru", "pop.yandex.ru", note="app_password"
@@ -44,6 +52,7 @@ _OUTLOOK = Preset(
     smtp_port=587,
     smtp_security="starttls",
     note="oauth",
+    oauth="outlook",
 )
 _ICLOUD = Preset(
     "icloud",

@@ -27,6 +27,10 @@ from .exceptions import (
 #: There is deliberately no plaintext mode.
 SECURITY_MODES = ("ssl", "starttls")
 PROTOCOLS = ("imap", "pop3")
+#: how to log in: a password (LOGIN / USER+PASS / AUTH PLAIN|LOGIN), or an
+#: OAuth2 access token in the ``password`` field, sent by SASL XOAUTH2
+#: (Google, Microsoft, Yandex, Mail.ru) or OAUTHBEARER (RFC 7628)
+AUTH_MODES = ("password", "xoauth2", "oauthbearer")
 
 
 @dataclass
@@ -46,8 +50,12 @@ class ServerConfig:
     timeout: float = 30
     verify: bool = True
     ca_pem: str | None = field(default=None, repr=False)
+    #: one of :data:`AUTH_MODES`; with OAuth2, ``password`` is the access token
+    auth: str = "password"
 
     def __post_init__(self):
+        if self.auth not in AUTH_MODES:
+            raise ConfigError("unknown login method", detail=f"auth={self.auth!r}")
         if self.security not in SECURITY_MODES:
             raise ConfigError(
                 "security must be 'ssl' or 'starttls'; plaintext is refused",
@@ -64,6 +72,39 @@ class ServerConfig:
     def server(self):
         """``host:port``, for messages."""
         return f"{self.host}:{self.port}"
+
+    @property
+    def sasl_mechanism(self):
+        """The SASL mechanism of an OAuth2 login (``XOAUTH2``...), else None."""
+        return None if self.auth == "password" else self.auth.upper()
+
+    def oauth_response(self):
+        """The client's first SASL response of an OAuth2 login (not encoded).
+
+        XOAUTH2 is Google's format, also used by Microsoft, Yandex and
+        Mail.ru; OAUTHBEARER is RFC 7628's (a GS2 header, then key=value).
+        """
+        if self.auth == "xoauth2":
+            return f"user={self.login}\1auth=Bearer {self.password}\1\1"
+        return (
+            f"n,a={self.login},\1host={self.host}\1port={self.port}"
+            f"\1auth=Bearer {self.password}\1\1"
+        )
+
+
+def oauth_responder(config):
+    """A SASL callback for an OAuth2 login: the token first, then an empty
+    answer to the server's error challenge (RFC 7628 3.2.3), after which the
+    server sends its final refusal instead of waiting."""
+    sent = []
+
+    def respond(_challenge=None):
+        if sent:
+            return ""
+        sent.append(True)
+        return config.oauth_response()
+
+    return respond
 
 
 @contextmanager

@@ -4,7 +4,7 @@ import base64
 import smtplib
 
 from .exceptions import ProtocolError, TLSError
-from .sessions import translate_errors
+from .sessions import oauth_responder, translate_errors
 from .tls import make_ssl_context
 
 
@@ -38,7 +38,10 @@ def open_smtp(config):
                 smtp.starttls(context=context)
             smtp.ehlo()
         with translate_errors(config.server, login=True):
-            _login(smtp, config.login, config.password)
+            if config.sasl_mechanism:
+                smtp.auth(config.sasl_mechanism, oauth_responder(config))
+            else:
+                _login(smtp, config.login, config.password)
     except BaseException:
         if smtp is not None:
             smtp.close()

@@ -2,6 +2,8 @@ from . import crm_mail_tab_mixin
 from . import crm_mail_account
 from . import crm_mail_account_access
 from . import crm_mail_account_connection
+from . import crm_mail_oauth_provider
+from . import crm_mail_account_oauth
 from . import crm_mail_account_fetch
 from . import crm_mail_account_fetch_imap
 from . import crm_mail_account_fetch_pop3

@@ -151,6 +151,9 @@ class CrmMailAccount(models.Model):
         copy=False,
     )
     last_error = fields.Text(readonly=True, copy=False)
+    last_error_code = fields.Char(
+        readonly=True, copy=False, help="What kind of error (the engine's code)."
+    )
     failure_count = fields.Integer(readonly=True, copy=False)
     provider_note = fields.Char(compute="_compute_provider_note")
     message_count = fields.Integer(compute="_compute_message_count", string="Mails")

@@ -9,6 +9,10 @@ _logger = logging.getLogger(__name__)
 ALERT_AFTER_FAILURES = 5
 
 
+#: errors no retry can cure: the owner must act (sign in again) at once
+ALERT_AT_ONCE = ("oauth_revoked", "oauth_not_connected")
+
+
 class CrmMailAccount(models.Model):
     """Failing account alerts: a to-do activity for the owner and the mail
     administrators once an account fails 5 runs in a row, marked done when
@@ -64,7 +68,10 @@ class CrmMailAccount(models.Model):
                     feedback=self.env._("The account fetches mail again.")
                 )
             return
-        if account.failure_count < ALERT_AFTER_FAILURES:
+        if (
+            account.failure_count < ALERT_AFTER_FAILURES
+            and account.last_error_code not in ALERT_AT_ONCE
+        ):
             return
         alerted = open_alerts.user_id
         for user in account._failure_alert_users() - alerted:

@@ -23,26 +23,37 @@ class CrmMailAccount(models.Model):
             port=self.incoming_port,
             security=self.incoming_security,
             login=self.login or self.email,
-            password=secret.password or "",
             timeout=self.timeout or 30,
             verify=self.verify_certificate,
             ca_pem=self.ca_certificate or None,
+            **self._credentials(secret.password),
         )
+
+    def _credentials(self, password):
+        """``password`` and ``auth`` of the engine's config: the stored
+        password, or a live OAuth2 access token (renewed if needed).
+
+        :raise MailEngineError: the sign-in cannot give a token
+        """
+        if self.auth_method == "password":
+            return {"password": password or ""}
+        return {"password": self._oauth_access_token(), "auth": self._oauth_mechanism()}
 
     def _smtp_config(self):
         """Settings of the outgoing server for the engine (reads the secret)."""
         self.ensure_one()
         secret = self.sudo()
-        same = self.smtp_same_credentials
+        # one sign-in covers both servers: the SMTP login is the mailbox's
+        same = self.smtp_same_credentials or self.auth_method != "password"
         return sessions.ServerConfig(
             host=self.smtp_host or "",
             port=self.smtp_port,
             security=self.smtp_security,
             login=(self.login or self.email) if same else (self.smtp_login or ""),
-            password=(secret.password if same else secret.smtp_password) or "",
             timeout=self.timeout or 30,
             verify=self.verify_certificate,
             ca_pem=self.ca_certificate or None,
+            **self._credentials(secret.password if same else secret.smtp_password),
         )
 
     def _engine_error_message(self, error, server=None):
@@ -80,6 +91,24 @@ class CrmMailAccount(models.Model):
             "tls_not_offered": self.env._(
                 "%(server)s does not offer STARTTLS, and plaintext logins are "
                 "refused. Use SSL/TLS.",
+                server=server,
+            ),
+            "oauth_not_connected": self.env._(
+                "%(account)s is not signed in yet: open the account and press "
+                "Sign in with %(provider)s.",
+                account=self.name,
+                provider=self.oauth_provider_name,
+            ),
+            "oauth_revoked": self.env._(
+                "%(provider)s no longer accepts the sign-in of %(account)s (the "
+                "access was revoked or has expired). Open the account and press "
+                "Sign in with %(provider)s again.",
+                account=self.name,
+                provider=self.oauth_provider_name,
+            ),
+            "mechanism_not_offered": self.env._(
+                "%(server)s does not offer this sign-in (OAuth2). Check the server "
+                "or use a password.",
                 server=server,
             ),
             "tls": self.env._(

@@ -49,6 +49,7 @@ class FetchRun:
         self.committed = (dict(self.counts), 0)
         self.more = False
         self.since_commit = 0
+        self.error_code = None  # the engine's code of the error that ended it
         # server actions (``crm.mail.server.action`` values) queued with the
         # mails they concern at the next commit point
         self.actions = []
@@ -260,6 +261,7 @@ class CrmMailAccount(models.Model):
                 self._fetch_imap(run)
         except MailEngineError as exc:
             error = self._engine_error_message(exc)
+            run.error_code = exc.code
             _logger.info("Fetch of account %s failed: %s", self.id, error)
         except psycopg2.OperationalError as exc:
             _logger.warning(
@@ -302,6 +304,7 @@ class CrmMailAccount(models.Model):
                 "last_check": fields.Datetime.now(),
                 "state": "error" if error else "ok",
                 "last_error": error or False,
+                "last_error_code": (run.error_code or "error") if error else False,
                 "failure_count": self.failure_count + 1 if error else 0,
             }
         )

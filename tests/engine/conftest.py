@@ -54,6 +54,7 @@ def smtp_peer(tmp_path_factory, dovecot):
         password=SMTP_LOGIN[1],
         refuse_rcpt={REFUSED_RCPT},
         certs=dovecot.certs,
+        oauth_store=dovecot.oauth_store,
     )
     peer.start()
     try:
