@@ -32,7 +32,11 @@ def _state(state):
 
 
 def _confirm(method, state, code, error):
-    """Store the tokens of the account named in ``state``; back to its form."""
+    """Store the tokens of the account named in ``state``; back to its form.
+
+    Nothing is written before the user is known to be allowed (his own
+    mailbox, or a mail administrator) and the state to be his live consent.
+    """
     try:
         account_id = int(state["id"])
     except (KeyError, TypeError, ValueError):
@@ -41,19 +45,22 @@ def _confirm(method, state, code, error):
     try:
         if not account.exists():
             raise Forbidden()
-        if error or not code:
-            raise UserError(
-                request.env._("The sign-in was cancelled or refused: %s", error or "-")
-            )
-        account._oauth_confirm(method, state.get("csrf_token"), code)
+        account._oauth_check_consent(method, state.get("csrf_token"))
     except AccessError:
         _logger.warning(
             "Mail account %s: user %s may not sign it in.", account_id, request.env.uid
         )
         raise Forbidden() from None
+    try:
+        if error or not code:
+            raise UserError(
+                request.env._("The sign-in was cancelled or refused: %s", error or "-")
+            )
+        account._oauth_confirm(method, state.get("csrf_token"), code)
     except UserError as exc:
-        # shown on the account form; the tokens stay as they were
-        account.sudo().write({"state": "error", "last_error": str(exc)})
+        if not account.oauth_connected:
+            # shown on the form; a mailbox still signed in keeps working
+            account.sudo().write({"state": "error", "last_error": str(exc)})
     return request.redirect(f"/odoo/{ACCOUNT}/{account_id}")
 
 

@@ -317,9 +317,7 @@ class ImapSession:
                 if config.sasl_mechanism:
                     _check_mechanism(imap.capabilities, config)
                     respond = oauth_responder(config)
-                    imap.authenticate(
-                        config.sasl_mechanism, lambda ch: respond(ch).encode()
-                    )
+                    imap.authenticate(config.sasl_mechanism, _encoded(respond))
                 else:
                     _login(imap, config.login, config.password)
             with translate_errors(config.server):
@@ -597,6 +595,16 @@ class ImapSession:
         self._check(typ, data, f"APPEND {folder}")
         found = _APPENDUID_RE.search(b" ".join(d for d in data if d))
         return int(found.group(2)) if found else None
+
+
+def _encoded(respond):
+    """imaplib's callback: bytes, or None to abort (it then sends ``*``)."""
+
+    def callback(challenge):
+        answer = respond(challenge)
+        return None if answer is None else answer.encode()
+
+    return callback
 
 
 def _check_mechanism(capabilities, config):

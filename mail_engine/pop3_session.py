@@ -50,8 +50,8 @@ def _authenticate(pop, config):
     pop._putcmd(base64.b64encode(respond().encode()).decode())
     answer = pop._getresp()
     if not answer.startswith(b"+OK"):
-        # "+ <error details>": an empty line ends the exchange with -ERR
-        pop._putcmd(respond())
+        # "+ <error details>": the closing answer, then the server's -ERR
+        pop._putcmd(base64.b64encode(respond().encode()).decode())
         pop._getresp()
         raise poplib.error_proto(answer)
 

@@ -93,16 +93,19 @@ class ServerConfig:
 
 
 def oauth_responder(config):
-    """A SASL callback for an OAuth2 login: the token first, then an empty
-    answer to the server's error challenge (RFC 7628 3.2.3), after which the
-    server sends its final refusal instead of waiting."""
-    sent = []
+    """A SASL callback for an OAuth2 login: the token first; to the server's
+    error challenge the answer that ends the exchange (XOAUTH2: an empty
+    line; OAUTHBEARER: ``%x01``, RFC 7628 3.2.3), after which the server sends
+    its refusal; ``None`` (abort) to any further challenge."""
+    calls = []
 
     def respond(_challenge=None):
-        if sent:
-            return ""
-        sent.append(True)
-        return config.oauth_response()
+        calls.append(True)
+        if len(calls) == 1:
+            return config.oauth_response()
+        if len(calls) == 2:
+            return "\1" if config.auth == "oauthbearer" else ""
+        return None
 
     return respond
 

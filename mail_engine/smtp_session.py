@@ -39,7 +39,7 @@ def open_smtp(config):
             smtp.ehlo()
         with translate_errors(config.server, login=True):
             if config.sasl_mechanism:
-                smtp.auth(config.sasl_mechanism, oauth_responder(config))
+                _authenticate(smtp, config)
             else:
                 _login(smtp, config.login, config.password)
     except BaseException:
@@ -56,6 +56,21 @@ def _login(smtp, login, password):
     # smtplib encodes credentials as ASCII only: AUTH PLAIN in UTF-8 by hand
     secret = base64.b64encode(f"\0{login}\0{password}".encode()).decode()
     code, response = smtp.docmd("AUTH", "PLAIN " + secret)
+    if code != 235:
+        raise smtplib.SMTPAuthenticationError(code, response)
+
+
+def _authenticate(smtp, config):
+    """AUTH with an OAuth2 mechanism and an initial response, in UTF-8
+    (smtplib's ``auth`` encodes it as ASCII: an IDN login would fail)."""
+    respond = oauth_responder(config)
+
+    def encoded(text):
+        return base64.b64encode(text.encode()).decode()
+
+    code, response = smtp.docmd("AUTH", f"{config.sasl_mechanism} {encoded(respond())}")
+    if code == 334:  # the error challenge: answer it, the refusal follows
+        code, response = smtp.docmd(encoded(respond()))
     if code != 235:
         raise smtplib.SMTPAuthenticationError(code, response)
 

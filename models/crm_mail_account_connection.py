@@ -69,6 +69,15 @@ class CrmMailAccount(models.Model):
                 "The server %(server)s refused the login or password. Check them; "
                 "Gmail, Yandex, Mail.ru and iCloud need an app password.",
                 server=server,
+            )
+            if self.auth_method == "password"
+            else self.env._(
+                "The server %(server)s refused the sign-in of %(login)s. Check the "
+                "login (the mailbox address), then press Sign in with %(provider)s "
+                "again.",
+                server=server,
+                login=self.login or self.email,
+                provider=self.oauth_provider_name,
             ),
             "certificate": self.env._(
                 "The certificate of %(server)s is not trusted. Paste the server's CA "

@@ -255,6 +255,9 @@ class CrmMailAccount(models.Model):
         run = FetchRun(self, self.max_per_run or 50, deadline)
         error = False
         try:
+            if self.auth_method != "password":
+                # renewed now, and committed (the fetch committed just before)
+                self._oauth_access_token(commit=self._auto_commit())
             if self.protocol == "pop3":
                 self._fetch_pop3(run)
             else:

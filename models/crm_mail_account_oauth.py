@@ -18,7 +18,7 @@ import requests
 from werkzeug.urls import url_encode, url_join
 
 from odoo import api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 from odoo.tools import consteq
 from odoo.tools.misc import hmac as odoo_hmac
 
@@ -54,6 +54,10 @@ TOKEN_FIELDS = {
     ),
 }
 ALL_TOKEN_FIELDS = tuple(name for names in TOKEN_FIELDS.values() for name in names)
+#: what a non-administrator may never give to create (write checks groups)
+TOKEN_WRITE_GUARD = (*ALL_TOKEN_FIELDS, "google_gmail_authorization_code")
+#: a consent link is valid this many seconds
+CONSENT_SECONDS = 3600
 #: an access token is renewed this many seconds before it expires, so a
 #: fetch or a send never starts with a token about to die
 REFRESH_AHEAD = 300
@@ -207,7 +211,7 @@ class CrmMailAccount(models.Model):
             return self.oauth_provider_id.mechanism or "xoauth2"
         return "xoauth2"
 
-    def _oauth_access_token(self):
+    def _oauth_access_token(self, commit=False):
         """A live access token, refreshed first when it expires within
         ``REFRESH_AHEAD`` seconds.
 
@@ -244,7 +248,7 @@ class CrmMailAccount(models.Model):
                     refresh_field: answer.get("refresh_token") or secret[refresh_field],
                     access_field: answer["access_token"],
                     expiry_field: int(time.time())
-                    + int(answer.get("expires_in", 3600)),
+                    + int(answer.get("expires_in") or 3600),
                 }
         except requests.RequestException as exc:
             raise ConnectError(
@@ -252,13 +256,17 @@ class CrmMailAccount(models.Model):
                 code="network",
                 detail=type(exc).__name__,
             ) from exc
-        except (UserError, KeyError, ValueError) as exc:
+        except (UserError, KeyError, ValueError, TypeError, AttributeError) as exc:
             raise AuthError(
                 "the sign-in provider refused to renew the access",
                 code="oauth_revoked",
                 detail=str(exc),
             ) from exc
         secret.write(values)
+        if commit:
+            # the fetch rolls back what a failure leaves: a renewed (rotated)
+            # refresh token must not go with it
+            self.env.cr.commit()  # pylint: disable=invalid-commit
         _logger.info(
             "Mail account %s: access token renewed, valid %s min.",
             self.id,
@@ -332,15 +340,30 @@ class CrmMailAccount(models.Model):
     def _oauth_redirect_uri(self, method=None):
         return url_join(self.get_base_url(), CALLBACKS[method or self.auth_method])
 
-    def _oauth_csrf(self, method):
+    def _oauth_csrf(self, method, issued=None):
         """The consent's state token: bound to this account, this sign-in
-        method and the user who started it (another user cannot complete it)."""
+        method and the user who started it (another user cannot complete
+        it), and valid ``CONSENT_SECONDS`` from ``issued`` (now)."""
         self.ensure_one()
-        return odoo_hmac(
+        issued = int(issued or time.time())
+        signature = odoo_hmac(
             env=self.env(su=True),
             scope="crm_mail_client_oauth",
-            message=(self._name, self.id, method, self.env.uid),
+            message=(self._name, self.id, method, self.env.uid, issued),
         )
+        return f"{issued}.{signature}"
+
+    def _oauth_check_consent(self, method, token):
+        """Whether ``token`` is this user's live consent of this account.
+
+        :raise AccessError: someone else's mailbox, a wrong or old token
+        """
+        self.ensure_one()
+        self._check_secret_access()
+        issued, _dot, _signature = (token or "").partition(".")
+        fresh = issued.isdigit() and 0 <= time.time() - int(issued) <= CONSENT_SECONDS
+        if not fresh or not consteq(token, self._oauth_csrf(method, issued)):
+            raise AccessError(self.env._("This sign-in link is not yours or expired."))
 
     def _get_gmail_csrf_token(self):
         return self._oauth_csrf("gmail")
@@ -398,13 +421,10 @@ class CrmMailAccount(models.Model):
         Runs as the user who consented; the account must be his personal
         mailbox, or he a mail administrator.
 
-        :raise AccessError: someone else's mailbox
-        :raise UserError: a wrong state, or the provider refused the code
+        :raise AccessError: someone else's mailbox, a wrong or old state
+        :raise UserError: the provider refused the code
         """
-        self.ensure_one()
-        self._check_secret_access()
-        if not csrf_token or not consteq(csrf_token, self._oauth_csrf(method)):
-            raise UserError(self.env._("This sign-in link is not yours or expired."))
+        self._oauth_check_consent(method, csrf_token)
         secret = self.sudo().with_context(active_test=False)
         refresh_field, access_field, expiry_field = TOKEN_FIELDS[method]
         try:
@@ -415,7 +435,7 @@ class CrmMailAccount(models.Model):
             else:
                 answer = secret._oauth2_token_request("authorization_code", code=code)
                 refresh, access = answer.get("refresh_token"), answer["access_token"]
-                expiry = int(time.time()) + int(answer.get("expires_in", 3600))
+                expiry = int(time.time()) + int(answer.get("expires_in") or 3600)
         except requests.RequestException as exc:
             raise UserError(
                 self.env._(
@@ -478,26 +498,52 @@ class CrmMailAccount(models.Model):
     # ORM
     # ------------------------------------------------------------
 
-    def _clear_secrets_on_move(self, vals):
-        """Tokens, like passwords, never follow a server changed by a
-        non-administrator (he could read them from a server of his own)."""
-        res = super()._clear_secrets_on_move(vals)
-        moved = self.filtered(
-            lambda account: (
-                any(
-                    name in vals and (account[name] or False) != (vals[name] or False)
-                    for name in CONNECTION_FIELDS
+    @api.model_create_multi
+    def create(self, vals_list):
+        if not self._is_token_admin():
+            # Odoo checks field groups on write, not on create
+            given = {
+                name for vals in vals_list for name in vals if name in TOKEN_WRITE_GUARD
+            } | {
+                key[len("default_") :]
+                for key in self.env.context
+                if key.startswith("default_")
+                and key[len("default_") :] in TOKEN_WRITE_GUARD
+            }
+            if given:
+                raise AccessError(
+                    self.env._(
+                        "Only system administrators may set sign-in tokens: "
+                        "sign in with the button of the account instead."
+                    )
                 )
-                or (
-                    "oauth_provider_id" in vals
-                    and account.oauth_provider_id.id
-                    != (vals["oauth_provider_id"] or False)
+        return super().create(vals_list)
+
+    def write(self, vals):
+        if not self._is_token_admin():
+            # a token never follows a server, login or provider changed by
+            # anyone but a system administrator (a mail administrator could
+            # otherwise send the token to a server of his own)
+            moved = self.filtered(
+                lambda account: (
+                    any(
+                        name in vals
+                        and (account[name] or False) != (vals[name] or False)
+                        for name in (*CONNECTION_FIELDS, "auth_method")
+                    )
+                    or (
+                        "oauth_provider_id" in vals
+                        and account.oauth_provider_id.id
+                        != (vals["oauth_provider_id"] or False)
+                    )
                 )
             )
-        )
-        if moved:
-            moved.sudo().write(dict.fromkeys(ALL_TOKEN_FIELDS, False))
-        return res
+            if moved:
+                moved.sudo().write(dict.fromkeys(ALL_TOKEN_FIELDS, False))
+        return super().write(vals)
+
+    def _is_token_admin(self):
+        return self.env.su or self.env.user.has_group(TOKEN_GROUP)
 
 
 def _error_of(response):

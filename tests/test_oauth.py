@@ -2,8 +2,9 @@
 XOAUTH2/OAUTHBEARER tokens checked at the local OAuth2 provider, which also
 stands in for the token endpoints of Google, Microsoft and Yandex."""
 
+import json
 import time
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import requests
 
@@ -152,7 +153,7 @@ class TestOAuthMail(OAuthSetup, SendCase):
         stranger = self.store.issue("stranger@crm.test")[0]
         account.sudo().google_gmail_access_token = stranger
         action = account.action_test_connection()
-        self.assert_failed(action, account, "refused the login")
+        self.assert_failed(action, account, "refused the sign-in of")
 
     def test_not_signed_in_says_so(self):
         account = self.make_account(auth_method="outlook", password=False)
@@ -183,6 +184,19 @@ class TestOAuthMail(OAuthSetup, SendCase):
         form = Form(self.env["crm.mail.account"])
         form.email = "olga@gmail.com"
         self.assertEqual(form.auth_method, "gmail")
+
+    def test_a_mail_administrator_moving_the_server_drops_the_tokens(self):
+        """Only system administrators see tokens: a mail administrator who
+        points a signed-in mailbox elsewhere would receive its token there."""
+        account, _access, _refresh = self.make_oauth_account("outlook")
+        admin = account.with_user(self.user_admin_mail)
+        admin.write(
+            {"incoming_host": "imap.attacker.example", "verify_certificate": False}
+        )
+        self.assertFalse(account.sudo().microsoft_outlook_refresh_token)
+        account, _access, _refresh = self.make_oauth_account("outlook")
+        account.with_user(self.user_admin_mail).write({"max_per_run": 20})
+        self.assertTrue(account.sudo().microsoft_outlook_refresh_token, "nothing moved")
 
     def test_a_changed_server_drops_the_tokens(self):
         account, _access, _refresh = self.make_oauth_account(
@@ -267,6 +281,48 @@ class TestOAuthConsent(OAuthSetup, RpcMixin, MailServerCase, HttpCase):
         account.invalidate_recordset()
         self.assertTrue(account.oauth_connected)
         self.assertTrue(account.sudo().google_gmail_refresh_token.startswith("r-"))
+
+    def test_forged_or_old_callbacks_change_nothing(self):
+        account = self.make_account(
+            auth_method="oauth2",
+            password=False,
+            user_id=self.user_sales.id,
+            oauth_provider_id=self.yandex.id,
+        )
+        forged = json.dumps({"model": "crm.mail.account", "id": account.id})
+        old = json.dumps(
+            {
+                "model": "crm.mail.account",
+                "id": account.id,
+                "csrf_token": account.with_user(self.user_sales)._oauth_csrf(
+                    "oauth2", time.time() - 7200
+                ),
+            }
+        )
+        for user, state in ((self.user_other, forged), (self.user_sales, old)):
+            query = urlencode({"state": state, "error": "Enter your password at x"})
+            with self.assertLogs(
+                "odoo.addons.crm_mail_client.controllers.main", "WARNING"
+            ):
+                answer = self.callback(f"/crm_mail_client/oauth/confirm?{query}", user)
+            self.assertEqual(answer.status_code, 403)
+            account.invalidate_recordset()
+            self.assertEqual(account.state, "draft")
+            self.assertFalse(account.last_error)
+
+    def test_no_tokens_through_create(self):
+        self.login(self.user_sales)
+        vals = {"name": "Mine", "email": "mine@crm.test", "auth_method": "gmail"}
+        self.assert_denied(
+            "crm.mail.account", "create", [{**vals, "google_gmail_refresh_token": "x"}]
+        )
+        self.assert_denied(
+            "crm.mail.account",
+            "create",
+            [vals],
+            context={"default_oauth_access_token": "planted"},
+        )
+        self.assert_allowed("crm.mail.account", "create", [vals])
 
     def test_tokens_are_secrets(self):
         account = self.make_account(

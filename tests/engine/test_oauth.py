@@ -73,6 +73,15 @@ def test_smtp_send_with_a_token(smtp_config, smtp_peer, dovecot, mechanism):
     assert "seller@example.test" in smtp_peer.oauth_logins
 
 
+def test_smtp_login_in_utf8(smtp_config, smtp_peer, dovecot):
+    """An address on an IDN domain logs in as itself (smtplib's own AUTH
+    would fail to encode it)."""
+    login = "продажи@пример.рф"
+    access = dovecot.oauth_store.issue(login)[0]
+    check_smtp(smtp_config(login=login, password=access, auth="oauthbearer"))
+    assert login in smtp_peer.oauth_logins
+
+
 def test_smtp_refuses_a_revoked_token(smtp_config, dovecot):
     access = dovecot.oauth_store.issue("seller@example.test")[0]
     dovecot.oauth_store.revoke(access)
