@@ -191,7 +191,14 @@ class CrmMailAccount(models.Model):
         return self.user_id.lang or self.company_id.partner_id.lang or self.env.lang
 
     def _is_due(self):
-        """A failing account is retried less and less often (up to 4 hours)."""
+        """A failing account is retried less and less often (up to 4 hours);
+        a new mailbox waiting for its first sign-in (OAuth2) is left alone."""
+        if (
+            self.auth_method != "password"
+            and self.state == "draft"
+            and not self.oauth_connected
+        ):
+            return False
         if self.failure_count < 3 or not self.last_check:
             return True
         delay = min(2 ** (self.failure_count - 3) * 15, 240)
