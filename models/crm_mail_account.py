@@ -156,6 +156,14 @@ class CrmMailAccount(models.Model):
     )
     failure_count = fields.Integer(readonly=True, copy=False)
     provider_note = fields.Char(compute="_compute_provider_note")
+    can_edit = fields.Boolean(
+        compute="_compute_can_edit",
+        help="The user may change the settings: its owner or a mail administrator.",
+    )
+    can_manage_rights = fields.Boolean(
+        compute="_compute_can_edit",
+        help="The user manages the incoming or outgoing rights of this account.",
+    )
     message_count = fields.Integer(compute="_compute_message_count", string="Mails")
     fetch_log_ids = fields.One2many("crm.mail.fetch.log", "account_id")
     access_ids = fields.One2many(
@@ -215,6 +223,28 @@ class CrmMailAccount(models.Model):
                         account.name,
                     )
                 )
+
+    @api.depends("user_id")
+    @api.depends_context("uid")
+    def _compute_can_edit(self):
+        allowed = self._filtered_access("write")
+        managed = (
+            self.env["crm.mail.account.access"]
+            .sudo()
+            .search(
+                [
+                    ("account_id", "in", self.ids),
+                    ("user_id", "=", self.env.uid),
+                    "|",
+                    ("in_manage", "=", True),
+                    ("out_manage", "=", True),
+                ]
+            )
+            .account_id
+        )
+        for account in self:
+            account.can_edit = account in allowed
+            account.can_manage_rights = account.can_edit or account in managed
 
     def _compute_password_set(self):
         for account, secret in zip(self, self.sudo(), strict=True):
@@ -336,6 +366,15 @@ class CrmMailAccount(models.Model):
                 self.env._("Only administrators may give a mailbox to another user.")
             )
         if not self.env.su and not self.env.user.has_group(SECRET_GROUP):
+            refused = self - self._filtered_access("write")
+            if refused:
+                raise AccessError(
+                    self.env._(
+                        "Only the owner of %s or a mail administrator may change "
+                        "its settings.",
+                        ", ".join(refused.mapped("name")),
+                    )
+                )
             self._clear_secrets_on_move(vals)
         res = super().write(vals)
         if "active" in vals:
@@ -374,6 +413,18 @@ class CrmMailAccount(models.Model):
     # ------------------------------------------------------------
     # ACTIONS
     # ------------------------------------------------------------
+
+    def action_manage_rights(self):
+        """The rights lines of this account, for a user who manages them
+        without owning the account (its form is read-only to him)."""
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "crm_mail_client.crm_mail_account_access_action"
+        )
+        action["domain"] = [("account_id", "=", self.id)]
+        action["context"] = {"default_account_id": self.id}
+        action["name"] = self.env._("Rights of %s", self.name)
+        return action
 
     def action_view_messages(self):
         self.ensure_one()

@@ -3,7 +3,7 @@ from collections import defaultdict
 from markupsafe import Markup, escape
 
 from odoo import api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 from odoo.tools import plaintext2html
 
 from ..mail_engine.addresses import domain_of
@@ -38,6 +38,30 @@ class CrmMailMessage(models.Model):
         compute="_compute_sender_public_domain",
         help="The sender writes from a public mail provider: no company.",
     )
+
+    can_relink = fields.Boolean(
+        compute="_compute_can_relink",
+        help="The user may edit this mail (its links and responsible).",
+    )
+    can_work = fields.Boolean(
+        compute="_compute_can_work",
+        help="The user may note or schedule on the mail's lead, contact or company.",
+    )
+
+    @api.depends_context("uid")
+    def _compute_can_relink(self):
+        allowed = self._filtered_access("write")
+        for mail in self:
+            mail.can_relink = mail in allowed
+
+    @api.depends("lead_id", "contact_id", "partner_id")
+    @api.depends_context("uid")
+    def _compute_can_work(self):
+        for mail in self:
+            mail.can_work = any(
+                record and record.has_access("write")
+                for record in (mail.lead_id, mail.contact_id, mail.partner_id)
+            )
 
     @api.depends("contact_id", "partner_id")
     def _compute_sender_known(self):
@@ -215,8 +239,10 @@ class CrmMailMessage(models.Model):
         }
 
     def action_link_to(self):
-        """Link these mails to a lead, company or contact (a relink)."""
-        self.check_access("write")
+        """Link these mails to a lead, company or contact: filling an empty
+        link needs the right to read them, replacing one the right to edit
+        them (checked when applied, with the reason)."""
+        self._check_can_act()
         return {
             "type": "ir.actions.act_window",
             "name": self.env._("Link to"),
@@ -299,20 +325,44 @@ class CrmMailMessage(models.Model):
         relink = self.filtered(
             lambda m: any(m[name] and m[name].id != vals[name] for name in vals)
         )
-        relink.check_access("write")
+        refused = relink - relink._filtered_access("write")
+        if refused:
+            raise AccessError(
+                self.env._(
+                    "Changing the link of %(subjects)s needs the right to edit "
+                    "the mail of %(accounts)s; its owner, a user who manages its "
+                    "rights or a mail administrator can grant it.",
+                    subjects=_subjects(refused),
+                    accounts=", ".join(refused.account_id.mapped("name")),
+                )
+            )
         self.check_access("read")
+        # the write is made as the superuser: the user must see what he links to
+        for name in ("lead_id", "partner_id", "contact_id"):
+            target = self.env[self._fields[name].comodel_name].browse(vals.get(name))
+            if target and not target.has_access("read"):
+                raise AccessError(
+                    self.env._(
+                        "You may not open %s: ask its owner to link it.",
+                        target.sudo().display_name,
+                    )
+                )
         self.sudo().write(vals)
 
     def _work_target(self):
-        """The lead, else the contact, else the company of the mail."""
-        target = self.lead_id or self.contact_id or self.partner_id
-        if not target:
+        """The lead, else the contact, else the company of the mail: the
+        first the user may work on (a colleague's lead is his)."""
+        candidates = [r for r in (self.lead_id, self.contact_id, self.partner_id) if r]
+        if not candidates:
             raise UserError(
                 self.env._(
                     "Link the mail to a lead or a contact first, or create one from it."
                 )
             )
-        return target
+        for record in candidates:
+            if record.has_access("write"):
+                return record
+        raise AccessError(not_yours_message(self.env, candidates[0]))
 
     def _attachments_to_copy(self):
         return self.attachment_ids.filtered(
@@ -457,3 +507,21 @@ class CrmMailMessage(models.Model):
                 domain=[("id", "in", records.ids)],
             )
         return action
+
+
+def _subjects(mails):
+    names = [m.subject or "?" for m in mails[:10]]
+    return ", ".join(names) + ("…" if len(mails) > 10 else "")
+
+
+def not_yours_message(env, record):
+    """Why the user may not act on ``record``, and whom to ask."""
+    record = record.sudo()
+    owner = record.user_id if "user_id" in record._fields else None
+    if owner:
+        return env._(
+            "%(record)s belongs to %(owner)s: ask them or a sales manager.",
+            record=record.display_name,
+            owner=owner.name,
+        )
+    return env._("You may not change %s: ask a sales manager.", record.display_name)

@@ -19,3 +19,4 @@ from . import test_trust_send
 from . import test_search
 from . import test_mass_actions
 from . import test_oauth
+from . import test_rights_ui

@@ -50,7 +50,9 @@ class TestMassActions(MassMixin, MailServerCase):
         self.make_romashka()
         self.account = self.make_account()
         self.grant(self.account, self.user_sales, in_read=True, in_write=True)
-        self.lead = self.env["crm.lead"].create({"name": "Chairs"})
+        self.lead = self.env["crm.lead"].create(
+            {"name": "Chairs", "user_id": self.user_sales.id}
+        )
 
     def mails(self, count, senders=None, **vals):
         senders = senders or [f"s{index}@firm{index}.example" for index in range(count)]

@@ -91,3 +91,15 @@ class TestReplyTour(MailServerCase, HttpCase):
         # the mail was opened: it is read for the sales user, for him only
         self.assertFalse(reply.parent_id.with_user(self.user_sales).is_unread)
         self.assertTrue(reply.parent_id.is_unread)
+
+
+@tagged("post_install", "-at_install")
+class TestAppTour(MailServerCase, HttpCase):
+    def test_the_mail_app_opens_on_the_inbox(self):
+        account = self.make_account()
+        self.grant(account, self.user_sales, in_read=True)
+        self.deliver(make_mail(subject="Заказ 7"))
+        account._fetch_locked()
+        self.start_tour(
+            "/odoo", "crm_mail_client_app_tour", login=self.user_sales.login
+        )

@@ -49,7 +49,7 @@ class CrmMailLinkWizard(models.TransientModel):
             raise UserError(self.env._("Choose a lead, a customer or a contact."))
         if not self.message_ids:
             raise UserError(self.env._("Select at least one mail."))
-        # a relink: the right to write these mails (in_write / out_write)
-        self.message_ids.check_access("write")
-        self.message_ids.write(vals)
+        # an empty link needs the right to read the mail, a relink the
+        # right to edit it (in_write / out_write): said with the reason
+        self.message_ids._fill_links(vals)
         return {"type": "ir.actions.act_window_close"}

@@ -1,7 +1,8 @@
 from odoo import api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 
 from ..models.crm_mail_mass_job import MASS_NOW
+from ..models.crm_mail_message_actions import not_yours_message
 
 #: records and subjects a wizard names; the rest are counted
 SHOWN_NAMES = 10
@@ -28,13 +29,17 @@ class CrmMailLogNoteWizard(models.TransientModel):
         mails = self.env["crm.mail.message"].browse(
             self.env.context.get("default_message_ids") or []
         )
-        return "lead" if mails and all(m.lead_id for m in mails) else "partner"
+        # a colleague's lead is his: its chatter is not the user's to write
+        if mails and all(m.lead_id and m.lead_id.has_access("write") for m in mails):
+            return "lead"
+        return "partner"
 
     @api.depends("message_ids", "target")
     def _compute_record_names(self):
         for wizard in self:
             records = {mail._note_record(wizard.target) for mail in wizard.message_ids}
-            names = sorted(r.display_name for r in records if r)
+            # names only (as the form shows them), even of a colleague's lead
+            names = sorted(r.sudo().display_name for r in records if r)
             shown = ", ".join(names[:SHOWN_NAMES])
             if len(names) > SHOWN_NAMES:
                 shown += " " + self.env._("and %s more", len(names) - SHOWN_NAMES)
@@ -58,6 +63,10 @@ class CrmMailLogNoteWizard(models.TransientModel):
                     + ("…" if len(missing) > SHOWN_NAMES else ""),
                 )
             )
+        for mail in mails[:MASS_NOW]:
+            record = mail._note_record(self.target)
+            if not record.has_access("write"):
+                raise AccessError(not_yours_message(self.env, record))
         if len(mails) > MASS_NOW:
             return mails._queue_mass("log_note", self.target)
         for mail in mails:
