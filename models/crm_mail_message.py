@@ -145,6 +145,15 @@ class CrmMailMessage(models.Model):
         readonly=True,
         help="The user who wrote this outgoing mail in Odoo: he keeps seeing it.",
     )
+    answered_by_id = fields.Many2one(
+        "res.users",
+        string="Answered By",
+        readonly=True,
+        copy=False,
+        help="Who sent the last answer to this mail: seen by everyone who reads "
+        "the mail, also without the right to read the answer.",
+    )
+    answered_date = fields.Datetime(string="Answered On", readonly=True, copy=False)
     review_state = fields.Selection(
         [
             ("new", "New"),

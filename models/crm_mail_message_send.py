@@ -416,10 +416,23 @@ class CrmMailMessage(models.Model):
                 "next_try": False,
             }
         )
+        mail._mark_parent_answered()
         if auto_commit:
             # sent is sent: never send it again
             self.env.cr.commit()  # pylint: disable=invalid-commit
         return message
+
+    def _mark_parent_answered(self):
+        """The mail answered shows who answered it and when, to everyone who
+        reads it (also without the right to read the answer itself)."""
+        parent = self.parent_id.sudo()
+        if parent and parent.direction == "incoming" and self.state == "sent":
+            parent.write(
+                {
+                    "answered_by_id": (self.author_user_id or self.env.user).id,
+                    "answered_date": self.date,
+                }
+            )
 
     def _claim(self):
         """Mark this queued mail 'sending', unless it is no longer queued:

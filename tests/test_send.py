@@ -110,6 +110,36 @@ class SendCase(MailServerCase):
 
 @tagged("post_install", "-at_install")
 class TestSend(SendCase):
+    def test_removing_a_recipient_takes_his_address_out(self):
+        account = self.make_sender()
+        account.access_ids.filtered(
+            lambda line: line.user_id == self.user_sales
+        ).sudo().in_read = True
+        form = self.composer()
+        form.partner_ids.add(self.contact)
+        form.email_to += ", olga@other.example"
+        self.assertIn("ivan@romashka.example", form.email_to)
+        form.partner_ids.remove(self.contact.id)
+        self.assertEqual(form.email_to, "olga@other.example", "what was typed stays")
+        # a reply: the sender is a chip and in To; removing the chip removes him
+        incoming = self.env["crm.mail.message"].create(
+            {
+                "account_id": account.id,
+                "direction": "incoming",
+                "subject": "Заказ",
+                "email_from": "ivan@romashka.example",
+                "from_name": "Иван Петров",
+                "contact_id": self.contact.id,
+                "partner_id": self.customer.id,
+            }
+        )
+        context = incoming.with_user(self.user_sales).action_reply()["context"]
+        form = self.composer(**context)
+        self.assertEqual(form.partner_ids[:], self.contact)
+        self.assertIn("ivan@romashka.example", form.email_to)
+        form.partner_ids.remove(self.contact.id)
+        self.assertFalse(form.email_to)
+
     def test_send_over_ssl_and_starttls(self):
         for security in ("ssl", "starttls"):
             with self.subTest(security=security):
@@ -650,3 +680,38 @@ class TestSend(SendCase):
         company.child_ids.email = False
         with self.assertRaises(UserError):
             company.with_user(self.user_sales).action_crm_mail_compose()
+
+
+@tagged("post_install", "-at_install")
+class TestAnsweredMark(SendCase):
+    def test_readers_see_who_answered(self):
+        """A colleague who reads only incoming mail sees that the customer
+        was answered, by whom and when (not the answer itself)."""
+        account = self.make_sender()
+        line = account.access_ids.filtered(lambda rec: rec.user_id == self.user_sales)
+        line.sudo().in_read = True
+        reader = new_test_user(
+            self.env, login="crm_mail_reader", groups="sales_team.group_sale_salesman"
+        )
+        self.grant(account, reader, in_read=True)
+        incoming = self.env["crm.mail.message"].create(
+            {
+                "account_id": account.id,
+                "direction": "incoming",
+                "subject": "Счёт",
+                "email_from": "ivan@romashka.example",
+                "contact_id": self.contact.id,
+            }
+        )
+        context = incoming.with_user(self.user_sales).action_reply()["context"]
+        form = self.composer(**context)
+        self.send(form)
+        seen = incoming.with_user(reader)
+        self.assertEqual(seen.answered_by_id, self.user_sales)
+        self.assertTrue(seen.answered_date)
+        answers = (
+            self.env["crm.mail.message"]
+            .with_user(reader)
+            .search([("parent_id", "=", incoming.id)])
+        )
+        self.assertFalse(answers, "the answer itself stays outgoing mail")

@@ -9,6 +9,7 @@ from ..mail_engine.addresses import (
     format_address_list,
     invalid_entries,
     normalize,
+    parse_address_list,
     split_addresses,
 )
 from ..mail_engine.mime_html import block_remote_images
@@ -43,6 +44,10 @@ class CrmMailCompose(models.TransientModel):
         help="Contacts and companies to write to; their addresses go to To.",
     )
     email_to = fields.Char(string="To", help="Addresses, separated by commas.")
+    chip_addresses = fields.Char(
+        help="The addresses that the Recipients put into To: removing a "
+        "recipient takes his address out again."
+    )
     email_cc = fields.Char(string="Cc")
     email_bcc = fields.Char(string="Bcc")
     subject = fields.Char()
@@ -91,6 +96,10 @@ class CrmMailCompose(models.TransientModel):
             and values.get("composition_mode", "single") == "single"
         ):
             values["email_to"] = self._merge_addresses("", partners)
+        if partners:
+            values["chip_addresses"] = self._chip_addresses(
+                partners, values.get("email_to")
+            )
         if values.get("lead_id") and values.get("subject") is not None:
             values["subject"] = compose.add_lead_token(
                 values["subject"], values["lead_id"]
@@ -125,6 +134,7 @@ class CrmMailCompose(models.TransientModel):
             "parent_id": draft.parent_id.id,
             "lead_id": draft.lead_id.id,
             "partner_ids": [Command.set(partners.ids)],
+            "chip_addresses": self._chip_addresses(partners, draft.email_to),
         }
 
     @api.model
@@ -214,8 +224,26 @@ class CrmMailCompose(models.TransientModel):
 
     @api.onchange("partner_ids")
     def _onchange_partner_ids(self):
-        if self.composition_mode == "single":
-            self.email_to = self._merge_addresses(self.email_to, self.partner_ids)
+        if self.composition_mode != "single":
+            return
+        before = set((self.chip_addresses or "").split(","))
+        now = {normalize(p.email or "") for p in self.partner_ids} - {""}
+        removed = before - now - {""}
+        typed = self.email_to or ""
+        if removed and not invalid_entries(typed):
+            # a recipient removed: his address leaves To with him (what the
+            # user typed himself stays)
+            typed = format_address_list(
+                pair for pair in parse_address_list(typed) if pair[1] not in removed
+            )
+        self.email_to = self._merge_addresses(typed, self.partner_ids)
+        self.chip_addresses = self._chip_addresses(self.partner_ids, self.email_to)
+
+    @api.model
+    def _chip_addresses(self, partners, email_to):
+        """The addresses of ``partners`` found in ``email_to``."""
+        present = set(split_addresses(email_to or ""))
+        return ",".join(sorted({normalize(p.email or "") for p in partners} & present))
 
     @api.onchange("account_id")
     def _onchange_account_id(self):
