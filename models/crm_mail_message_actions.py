@@ -238,6 +238,22 @@ class CrmMailMessage(models.Model):
             "context": {"default_message_ids": self.ids},
         }
 
+    def action_download_original(self):
+        """The mail as the server gave it (.eml): what a quarantined mail
+        was, for whoever investigates it."""
+        self.ensure_one()
+        self.check_access("read")
+        original = self.attachment_ids.filtered(
+            lambda a: (a.name, a.mimetype) == ORIGINAL_EML
+        )[:1]
+        if not original:
+            raise UserError(self.env._("The original of this mail was not kept."))
+        return {
+            "type": "ir.actions.act_url",
+            "url": f"/web/content/{original.id}?download=true",
+            "target": "self",
+        }
+
     def action_link_to(self):
         """Link these mails to a lead, company or contact: filling an empty
         link needs the right to read them, replacing one the right to edit

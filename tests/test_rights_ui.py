@@ -149,3 +149,17 @@ class TestRightsOnScreen(RpcMixin, AccessFixture, HttpCase):
             "crm.mail.account.access", "write", [line_a.id], {"in_write": True}
         )
         self.assertTrue(line_a.in_write)
+
+    def test_a_reader_downloads_a_quarantined_original(self):
+        raw = b"From: broken\r\nSubject: =?bad?=\r\n\r\n\xff\xfe body"
+        Message = self.env["crm.mail.message"].sudo()
+        Message._quarantine(self.x, raw, {"pop3_uidl": "q-1"}, "Cannot be read")
+        mail = Message.search([("pop3_uidl", "=", "q-1")])
+        self.assertEqual(mail.state, "quarantined")
+        self.login(self.user_a)
+        action = self.assert_allowed(
+            "crm.mail.message", "action_download_original", [mail.id]
+        )
+        self.assertEqual(self.url_open(action["url"]).content, raw)
+        self.login(self.user_c)  # no right on X
+        self.assert_denied("crm.mail.message", "action_download_original", [mail.id])
