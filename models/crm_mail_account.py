@@ -66,8 +66,10 @@ class CrmMailAccount(models.Model):
     password = fields.Char(string="Stored Password", groups=SECRET_GROUP, copy=False)
     # outgoing
     smtp_host = fields.Char(string="SMTP Server")
-    smtp_port = fields.Integer(default=465)
-    smtp_security = fields.Selection(SECURITY, required=True, default="ssl")
+    smtp_port = fields.Integer(string="SMTP Port", default=465)
+    smtp_security = fields.Selection(
+        SECURITY, string="SMTP Security", required=True, default="ssl"
+    )
     smtp_same_credentials = fields.Boolean(
         default=True, help="Log in to SMTP with the incoming login and password."
     )
