@@ -147,7 +147,6 @@ class CrmMailMessage(models.Model):
     )
     answered_by_id = fields.Many2one(
         "res.users",
-        string="Answered By",
         readonly=True,
         copy=False,
         help="Who sent the last answer to this mail: seen by everyone who reads "

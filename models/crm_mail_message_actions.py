@@ -420,12 +420,31 @@ class CrmMailMessage(models.Model):
             text,
         )
 
+    @api.model
+    def _lead_name(self, subject, partner, from_name, email_from, company):
+        """ "Company — Subject": five leads of one subject are told apart by
+        who wrote (the customer, else the sender's company from his domain,
+        else his name or address)."""
+        domain = domain_of(email_from or "")
+        if partner:
+            who = partner.commercial_partner_id.name or partner.name
+        elif domain and not is_public_domain(
+            domain, extra=company.crm_mail_public_domains or ""
+        ):
+            who = company_name_from_domain(domain)
+        else:
+            who = from_name or email_from
+        subject = subject or self.env._("Mail from %s", email_from or "?")
+        return f"{who} — {subject}" if who else subject
+
     def _lead_vals(self):
         """Values of a lead made from these mails of one sender."""
         mail = self[0]
         partner = mail.contact_id or mail.partner_id
         vals = {
-            "name": mail.subject or self.env._("Mail from %s", mail.email_from or ""),
+            "name": self._lead_name(
+                mail.subject, partner, mail.from_name, mail.email_from, mail.company_id
+            ),
             "description": mail._body_html(),
             "company_id": mail.company_id.id,
         }

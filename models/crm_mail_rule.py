@@ -63,7 +63,7 @@ class CrmMailRule(models.Model):
     # actions
     action_create_lead = fields.Boolean(
         string="Create Lead",
-        help="Create a CRM lead named after the subject, unless the mail is "
+        help="Create a CRM lead named \"Customer — Subject\", unless the mail is "
         "linked to an existing lead.",
     )
     lead_team_id = fields.Many2one(
@@ -279,7 +279,13 @@ class CrmMailRule(models.Model):
         self.ensure_one()
         partner_id = mail_vals.get("contact_id") or mail_vals.get("partner_id")
         vals = {
-            "name": parsed.subject or parsed.email_from or self.env._("Mail"),
+            "name": self.env["crm.mail.message"]._lead_name(
+                parsed.subject,
+                self.env["res.partner"].browse(partner_id),
+                parsed.from_name,
+                parsed.email_from,
+                account.company_id,
+            ),
             "description": plaintext2html((parsed.body_text or "")[:10000]),
             "partner_id": partner_id or False,
             "email_from": parsed.email_from or False,

@@ -78,6 +78,24 @@ class TestMailActions(MailServerCase):
     # CREATE LEAD
     # ------------------------------------------------------------
 
+    def test_leads_are_named_after_who_wrote(self):
+        Message = self.env["crm.mail.message"]
+        company = self.env.company
+        self.assertEqual(
+            Message._lead_name("Заказ", self.ivan, "", "", company),
+            "Romashka LLC — Заказ",
+        )
+        self.assertEqual(
+            Message._lead_name(
+                "Заказ", None, "Oleg", "oleg@stroy-trest.example", company
+            ),
+            "Stroy-Trest — Заказ",
+        )
+        self.assertEqual(
+            Message._lead_name("", None, "Anna K", "anna.k@gmail.com", company),
+            "Anna K — Mail from anna.k@gmail.com",
+        )
+
     def test_create_lead_known_sender(self):
         mail = self.known_mail()
         self.attach(mail)
@@ -86,7 +104,7 @@ class TestMailActions(MailServerCase):
         action = self.as_user(mail).action_create_lead()
         lead = self.env["crm.lead"].browse(action["res_id"])
         self.assertEqual(action["res_model"], "crm.lead")
-        self.assertEqual(lead.name, "Price request")
+        self.assertEqual(lead.name, "Romashka LLC — Price request")
         self.assertEqual(lead.partner_id, self.ivan)
         self.assertEqual(lead.email_from, "ivan@romashka.example")
         self.assertIn("100 chairs", str(lead.description))
