@@ -17,6 +17,28 @@ class CrmMailFolder(models.Model):
     name = fields.Char(required=True, readonly=True)
     sequence = fields.Integer(default=10)
     special_use = fields.Char(readonly=True, help="IMAP special-use flag, e.g. \\Sent.")
+    special_use_label = fields.Selection(
+        [
+            ("sent", "Sent"),
+            ("drafts", "Drafts"),
+            ("trash", "Trash"),
+            ("junk", "Junk / Spam"),
+            ("archive", "Archive"),
+            ("all", "All mail"),
+            ("flagged", "Flagged"),
+            ("important", "Important"),
+        ],
+        string="Kind",
+        compute="_compute_special_use_label",
+        help="What the server says the folder is for (its special-use flag).",
+    )
+
+    @api.depends("special_use")
+    def _compute_special_use_label(self):
+        for folder in self:
+            flag = (folder.special_use or "").lstrip("\\").lower()
+            labels = dict(self._fields["special_use_label"].selection)
+            folder.special_use_label = flag if flag in labels else False
     to_fetch = fields.Boolean(
         help="Fetch this folder. When no folder is chosen, every folder but "
         "drafts, trash, spam and aggregate folders is fetched."

@@ -65,6 +65,10 @@ class TestMailAccount(MailServerCase):
         self.assertIn("INBOX", folders)
         self.assertIn("Клиенты", folders)
         self.assertEqual(folders["Sent"].special_use, "\\Sent")
+        # shown as a word, not as the raw IMAP flag
+        self.assertEqual(folders["Sent"].special_use_label, "sent")
+        self.assertEqual(folders["Junk"].special_use_label, "junk")
+        self.assertFalse(folders["Клиенты"].special_use_label)
         self.assertTrue(folders["INBOX"].to_fetch)
         self.assertTrue(folders["Sent"].to_fetch)
         for name in ("Drafts", "Trash", "Junk"):
