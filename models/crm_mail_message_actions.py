@@ -238,6 +238,43 @@ class CrmMailMessage(models.Model):
             "context": {"default_message_ids": self.ids},
         }
 
+    @api.model
+    def action_new_mail(self):
+        """The composer, from a mail list."""
+        return self.env["ir.actions.act_window"]._for_xml_id(
+            "crm_mail_client.crm_mail_compose_action"
+        )
+
+    @api.model
+    def action_check_mail(self):
+        """Inbox "Check Mail": fetch the user's accounts now, in the
+        background (a request must not wait for mail servers)."""
+        Account = self.env["crm.mail.account"]
+        accounts = Account.search([("active", "=", True)])  # his, by the rules
+        if not accounts:
+            raise UserError(
+                self.env._(
+                    "You read no mail account yet: a mail administrator gives "
+                    "you the right to read one, or add your own mailbox."
+                )
+            )
+        for cron in Account._fetch_crons().filtered("active"):
+            cron._trigger()
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "type": "info",
+                "title": self.env._("Checking mail"),
+                "message": self.env._(
+                    "%(accounts)s are being fetched in the background; new "
+                    "mail shows in the list when you reload it.",
+                    accounts=", ".join(accounts[:5].mapped("name"))
+                    + ("…" if len(accounts) > 5 else ""),
+                ),
+            },
+        }
+
     def action_download_original(self):
         """The mail as the server gave it (.eml): what a quarantined mail
         was, for whoever investigates it."""
