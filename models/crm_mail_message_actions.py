@@ -238,14 +238,13 @@ class CrmMailMessage(models.Model):
             "context": {"default_message_ids": self.ids},
         }
 
-    @api.model
     def action_new_mail(self):
-        """The composer, from a mail list."""
+        """The composer, from a mail list (a header button: the selection,
+        if any, is ignored)."""
         return self.env["ir.actions.act_window"]._for_xml_id(
             "crm_mail_client.crm_mail_compose_action"
         )
 
-    @api.model
     def action_check_mail(self):
         """Inbox "Check Mail": fetch the user's accounts now, in the
         background (a request must not wait for mail servers)."""

@@ -167,10 +167,10 @@ class TestRightsOnScreen(RpcMixin, AccessFixture, HttpCase):
     def test_check_mail_and_new_mail_from_the_inbox(self):
         self.login(self.user_a)
         self.env["ir.cron.trigger"].search([]).unlink()
-        action = self.assert_allowed("crm.mail.message", "action_check_mail")
+        action = self.assert_allowed("crm.mail.message", "action_check_mail", [])
         self.assertIn("X", action["params"]["message"])
         crons = self.env["crm.mail.account"]._fetch_crons().filtered("active")
         triggered = self.env["ir.cron.trigger"].search([("cron_id", "in", crons.ids)])
         self.assertTrue(triggered, "the fetch runs now, in the background")
-        action = self.assert_allowed("crm.mail.message", "action_new_mail")
+        action = self.assert_allowed("crm.mail.message", "action_new_mail", [])
         self.assertEqual(action["res_model"], "crm.mail.compose")

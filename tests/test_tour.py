@@ -103,3 +103,21 @@ class TestAppTour(MailServerCase, HttpCase):
         self.start_tour(
             "/odoo", "crm_mail_client_app_tour", login=self.user_sales.login
         )
+
+
+@tagged("post_install", "-at_install")
+class TestComposeTour(MailServerCase, HttpCase):
+    def test_escape_in_the_composer_keeps_a_draft(self):
+        account = self.make_account(smtp_host="smtp.invalid")
+        self.grant(
+            account, self.user_sales, in_read=True, out_send=True, out_default=True
+        )
+        self.start_tour(
+            "/odoo/action-crm_mail_client.crm_mail_message_action_inbox",
+            "crm_mail_client_compose_esc_tour",
+            login=self.user_sales.login,
+        )
+        draft = self.env["crm.mail.message"].search(
+            [("state", "=", "draft"), ("subject", "=", "Черновик предложения")]
+        )
+        self.assertEqual(draft.author_user_id, self.user_sales)

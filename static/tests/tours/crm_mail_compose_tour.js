@@ -1,0 +1,48 @@
+/** @odoo-module **/
+// Esc in the composer asks before throwing a mail away; "Save Draft" keeps it.
+import { rpc } from "@web/core/network/rpc";
+import { registry } from "@web/core/registry";
+
+registry.category("web_tour.tours").add("crm_mail_client_compose_esc_tour", {
+    steps: () => [
+        {
+            content: "New Mail from the Inbox",
+            trigger: ".o_list_view .o_control_panel button[name='action_new_mail'], .o_list_buttons button[name='action_new_mail'], button[name='action_new_mail']",
+            run: "click",
+        },
+        {
+            content: "Write a subject",
+            trigger: ".modal .o_field_widget[name='subject'] input",
+            run: "edit Черновик предложения",
+        },
+        {
+            content: "Escape",
+            trigger: ".modal .o_field_widget[name='subject'] input",
+            run: "press Escape",
+        },
+        {
+            content: "The composer asks instead of discarding",
+            trigger: ".modal-title:contains('Keep this mail?')",
+        },
+        {
+            content: "Keep it as a draft",
+            trigger: ".modal:not(.o_inactive_modal) .modal-footer button.btn-primary:contains('Save Draft')",
+            run: "click",
+        },
+        {
+            content: "The composer is closed",
+            trigger: "body:not(:has(.modal))",
+            async run() {
+                const drafts = await rpc("/web/dataset/call_kw/crm.mail.message/search_count", {
+                    model: "crm.mail.message",
+                    method: "search_count",
+                    args: [[["state", "=", "draft"], ["subject", "=", "Черновик предложения"]]],
+                    kwargs: {},
+                });
+                if (drafts !== 1) {
+                    throw new Error(`expected the draft to be kept, found ${drafts}`);
+                }
+            },
+        },
+    ],
+});
