@@ -174,9 +174,6 @@ def main(argv=None):
         if code or not line:
             sys.exit(log[-4000:])
         print(f">>> demo account ready: {line}")
-        print(
-            f">>> Odoo on http://127.0.0.1:{args.port}  (admin / admin). Ctrl-C stops."
-        )
         cmd = odoo_env.odoo_command(
             tree,
             DEMO_DIR,
@@ -189,9 +186,24 @@ def main(argv=None):
             str(args.port),
             "--db-filter",
             f"^{DB}$",
+            # the lines below stay the last ones on the screen
+            "--log-level=warn",
         )
         odoo = subprocess.Popen(cmd, env=odoo_env.odoo_env(tree), cwd=DEMO_DIR)
-        signal.signal(signal.SIGTERM, lambda *_: odoo.terminate())
+        # started in the background (`&`), SIGINT is ignored by default: the
+        # demo stops on it as on SIGTERM
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: odoo.terminate())
+        print(
+            f"\n>>> Odoo:      http://127.0.0.1:{args.port}\n"
+            ">>> Logins:    admin / admin (administrator)\n"
+            f">>> Mailbox:   {MAILBOX} / {PASSWORD} "
+            f"(IMAPS 127.0.0.1:{dovecot.imaps_port}, "
+            f"SMTPS 127.0.0.1:{smtp.smtps_port})\n"
+            f">>> Sign-in:   {OAUTH_MAILBOX} (OAuth2, no password)\n"
+            ">>> Ctrl-C (or SIGTERM) stops everything.",
+            flush=True,
+        )
         odoo.wait()
     except KeyboardInterrupt:
         print("\n>>> stopping")
