@@ -2,7 +2,7 @@ from collections import defaultdict
 
 from markupsafe import Markup, escape
 
-from odoo import api, fields, models
+from odoo import Command, api, fields, models
 from odoo.exceptions import AccessError, UserError
 from odoo.tools import plaintext2html
 
@@ -271,6 +271,36 @@ class CrmMailMessage(models.Model):
                     accounts=", ".join(accounts[:5].mapped("name"))
                     + ("…" if len(accounts) > 5 else ""),
                 ),
+            },
+        }
+
+    def action_create_rule(self):
+        """A routing rule for mail like this one: from its sender, on its
+        account, to finish and save (mail administrators)."""
+        self.ensure_one()
+        self.check_access("read")
+        if not self.env.user.has_group("crm_mail_client.group_mail_manager"):
+            raise AccessError(
+                self.env._("Routing rules are made by mail administrators.")
+            )
+        address = self.email_from or ""
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("New Routing Rule"),
+            "res_model": "crm.mail.rule",
+            "view_mode": "form",
+            "views": [(False, "form")],
+            "target": "current",
+            "context": {
+                "default_name": self.env._("Mail from %s", address or "?"),
+                "default_account_id": self.account_id.id,
+                "default_condition_ids": [
+                    Command.create(
+                        {"field": "from", "operator": "contains", "value": address}
+                    )
+                ]
+                if address
+                else [],
             },
         }
 

@@ -519,3 +519,33 @@ class TestRules(MailServerCase):
         self.assertEqual(account.rule_count, 1)
         action = account.action_view_rules()
         self.assertEqual(self.env["crm.mail.rule"].search(action["domain"]), rule)
+
+
+@tagged("post_install", "-at_install")
+class TestRuleFromMail(MailServerCase):
+    def test_create_a_rule_from_a_mail(self):
+        account = self.make_account()
+        mail = self.env["crm.mail.message"].create(
+            {
+                "account_id": account.id,
+                "direction": "incoming",
+                "subject": "Прайс",
+                "email_from": "price@supplier.example",
+            }
+        )
+        self.grant(account, self.user_sales, in_read=True)
+        with self.assertRaisesRegex(AccessError, "made by mail administrators"):
+            mail.with_user(self.user_sales).action_create_rule()
+        action = mail.with_user(self.user_admin_mail).action_create_rule()
+        form = Form(
+            self.env["crm.mail.rule"]
+            .with_user(self.user_admin_mail)
+            .with_context(**action["context"])
+        )
+        form.action_ignore = True
+        rule = form.save()
+        self.assertEqual(rule.account_id, account)
+        self.assertEqual(
+            rule.condition_ids.mapped(lambda c: (c.field, c.operator, c.value)),
+            [("from", "contains", "price@supplier.example")],
+        )
