@@ -1,6 +1,6 @@
 from odoo import api, fields, models
 from odoo.exceptions import AccessError
-from odoo.tools import SQL
+from odoo.tools import SQL, format_datetime
 
 from .imap_uid_field import ImapUid
 from .sql_indexes import create_partial_unique_indexes
@@ -414,8 +414,8 @@ class CrmMailMessage(models.Model):
                 # writing is preparing to send: the Send right, now
                 account._check_send_right()
 
-    @api.depends("subject")
-    @api.depends_context("uid")
+    @api.depends("subject", "from_name", "email_from", "date")
+    @api.depends_context("uid", "crm_mail_long_name")
     def _compute_display_name(self):
         # Odoo names many2one targets as superuser (web_read, read): the
         # parent of a mail may sit in a direction the reader may not read
@@ -429,6 +429,13 @@ class CrmMailMessage(models.Model):
                 mail.display_name = self.env._("Mail #%s (restricted)", mail.id)
             else:
                 mail.display_name = mail.subject or self.env._("(no subject)")
+                if self.env.context.get("crm_mail_long_name"):
+                    # pickers: mails of one subject told apart by who and when
+                    sender = mail.from_name or mail.email_from or ""
+                    when = format_datetime(self.env, mail.date, dt_format="short")
+                    mail.display_name += (
+                        f" — {sender}, {when}" if mail.date else (f" — {sender}")
+                    )
 
     def _compute_thread_count(self):
         for message in self:

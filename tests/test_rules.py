@@ -534,6 +534,10 @@ class TestRuleFromMail(MailServerCase):
             }
         )
         self.grant(account, self.user_sales, in_read=True)
+        # the rule tester's picker tells mails of one subject apart
+        self.assertEqual(mail.display_name, "Прайс")
+        long_name = mail.with_context(crm_mail_long_name=True).display_name
+        self.assertTrue(long_name.startswith("Прайс — price@supplier.example, "))
         with self.assertRaisesRegex(AccessError, "made by mail administrators"):
             mail.with_user(self.user_sales).action_create_rule()
         action = mail.with_user(self.user_admin_mail).action_create_rule()
