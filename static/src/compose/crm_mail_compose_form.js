@@ -1,6 +1,6 @@
 /** @odoo-module **/
-// The composer never throws away what was typed silently: Esc or Discard on
-// a mail with changes asks whether to keep it in Drafts.
+// The composer never throws away what was typed silently: Esc, Discard or
+// the close button on a mail with changes asks whether to keep it in Drafts.
 import { _t } from "@web/core/l10n/translation";
 import { ConfirmationDialog } from "@web/core/confirmation_dialog/confirmation_dialog";
 import { registry } from "@web/core/registry";
@@ -17,7 +17,18 @@ export class CrmMailComposeController extends FormController {
         const hotkey = this.env.services.hotkey;
         let removeEscape = null;
         let timer = null;
+        // the dialog's close button (x) asks too: caught on its way down
+        const onClose = (ev) => {
+            if (ev.target.closest(".modal-header .btn-close") && !this.closingConfirmed) {
+                ev.stopPropagation();
+                ev.preventDefault();
+                this.askBeforeClosing();
+            }
+        };
+        let modal = null;
         onMounted(() => {
+            modal = this.rootRef.el?.closest(".modal");
+            modal?.addEventListener("click", onClose, true);
             timer = setTimeout(() => {
                 removeEscape = hotkey.add("escape", () => this.askBeforeClosing(), {
                     bypassEditableProtection: true,
@@ -25,6 +36,7 @@ export class CrmMailComposeController extends FormController {
             });
         });
         onWillUnmount(() => {
+            modal?.removeEventListener("click", onClose, true);
             clearTimeout(timer);
             removeEscape?.();
         });

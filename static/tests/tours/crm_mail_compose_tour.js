@@ -16,6 +16,29 @@ registry.category("web_tour.tours").add("crm_mail_client_compose_esc_tour", {
             run: "edit Черновик предложения",
         },
         {
+            content: "The close button of the composer",
+            trigger: ".modal:not(.o_inactive_modal) .modal-header .btn-close",
+            run: "click",
+        },
+        {
+            content: "It asks too",
+            trigger: ".modal:not(.o_inactive_modal) .modal-title:contains('Keep this mail?')",
+        },
+        {
+            content: "Closing the question goes back to the mail",
+            trigger: ".modal:not(.o_inactive_modal) .modal-header .btn-close",
+            run: "click",
+        },
+        {
+            content: "...which kept its text",
+            trigger: ".modal:not(.o_inactive_modal) .o_field_widget[name='subject'] input",
+            run() {
+                if (this.anchor.value !== "Черновик предложения") {
+                    throw new Error(`the subject was lost: "${this.anchor.value}"`);
+                }
+            },
+        },
+        {
             content: "Escape",
             trigger: ".modal .o_field_widget[name='subject'] input",
             run: "press Escape",
