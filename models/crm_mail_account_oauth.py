@@ -547,12 +547,11 @@ class CrmMailAccount(models.Model):
 
 
 def _error_of(response):
+    """The provider's own words for a refusal (RFC 6749 5.2), else its status."""
     try:
         body = response.json()
     except ValueError:
-        return f"HTTP {response.status_code}"
-    return (
-        body.get("error_description")
-        or body.get("error")
-        or (f"HTTP {response.status_code}")
-    )
+        body = None
+    if isinstance(body, dict) and (body.get("error_description") or body.get("error")):
+        return str(body.get("error_description") or body.get("error"))
+    return f"HTTP {response.status_code}"
