@@ -24,8 +24,9 @@ class Preset:
     smtp_security: str = "ssl"
     #: 'app_password', 'oauth' or '' (plain password works)
     note: str = ""
-    #: its OAuth2 sign-in: 'gmail', 'outlook' (Odoo's own flows) or the
-    #: code of a ``crm.mail.oauth.provider`` preset; '' when none
+    #: its sign-in through Odoo's own OAuth2 flows: 'gmail', 'outlook', or ''
+    #: (other providers are ``crm.mail.oauth.provider`` records, found by
+    #: their mail domains)
     oauth: str = ""
 
 

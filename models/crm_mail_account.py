@@ -391,14 +391,21 @@ class CrmMailAccount(models.Model):
         Connection to receive the administrator's password. A secret typed
         in the same write is set afterwards and kept.
         """
-        moved = self.filtered(
-            lambda account: any(
-                name in vals and (account[name] or False) != (vals[name] or False)
-                for name in CONNECTION_FIELDS
-            )
-        )
+        moved = self._moved_by(vals, CONNECTION_FIELDS)
         if moved:
             moved.sudo().write(dict.fromkeys(SECRET_FIELDS, False))
+
+    def _moved_by(self, vals, names):
+        """These accounts whose value of one of ``names`` ``vals`` changes."""
+
+        def changes(account, name):
+            if name not in vals:
+                return False
+            old = account[name]
+            old = old.id if isinstance(old, models.BaseModel) else old
+            return (old or False) != (vals[name] or False)
+
+        return self.filtered(lambda a: any(changes(a, name) for name in names))
 
     def unlink(self):
         res = super().unlink()

@@ -135,8 +135,6 @@ class CrmMailAccount(models.Model):
         message = messages.get(error.code) or self.env._(
             "Mail error with %(server)s.", server=server
         )
-        if error.code == "oauth_not_connected":
-            return message  # nothing technical to add
         detail = error.detail or str(error)
         return f"{message}\n({detail})" if detail and detail != error.code else message
 

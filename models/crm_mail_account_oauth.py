@@ -68,6 +68,8 @@ CALLBACKS = {
     "oauth2": "/crm_mail_client/oauth/confirm",
 }
 TOKEN_GROUP = "base.group_system"
+#: the names of Odoo's own sign-ins (the others are provider records)
+ODOO_SIGN_INS = {"gmail": "Google", "outlook": "Microsoft"}
 
 
 class CrmMailAccount(models.Model):
@@ -108,30 +110,30 @@ class CrmMailAccount(models.Model):
     @api.depends("auth_method", "oauth_provider_id", *ALL_TOKEN_FIELDS)
     @api.depends_context("uid")
     def _compute_oauth_connected(self):
-        names = {"gmail": "Google", "outlook": "Microsoft"}
         for account, secret in zip(self, self.sudo(), strict=True):
             method = account.auth_method
             refresh = TOKEN_FIELDS[method][0] if method in TOKEN_FIELDS else None
             account.oauth_connected = bool(refresh and secret[refresh])
-            account.oauth_provider_name = names.get(method) or (
-                account.oauth_provider_id.name if method == "oauth2" else False
+            account.oauth_provider_name = _sign_in_name(
+                method, account.oauth_provider_id
             )
             account.oauth_configured = account._oauth_is_configured()
 
     def _oauth_is_configured(self):
         """Whether an administrator set up the client of this sign-in."""
-        params = self.env["ir.config_parameter"].sudo()
-        if self.auth_method in ("gmail", "outlook"):
-            prefix = (
-                "google_gmail" if self.auth_method == "gmail" else ("microsoft_outlook")
-            )
+        return self._sign_in_configured(self.auth_method, self.oauth_provider_id)
+
+    @api.model
+    def _sign_in_configured(self, method, provider):
+        if method in ODOO_SIGN_INS:
+            # Odoo's own Settings of google_gmail / microsoft_outlook
+            prefix = "google_gmail" if method == "gmail" else "microsoft_outlook"
+            params = self.env["ir.config_parameter"].sudo()
             return bool(
                 params.get_param(f"{prefix}_client_id")
                 and params.get_param(f"{prefix}_client_secret")
             )
-        if self.auth_method == "oauth2":
-            return bool(self.oauth_provider_id.is_configured)
-        return False
+        return method == "oauth2" and bool(provider.is_configured)
 
     # ------------------------------------------------------------
     # PRESETS
@@ -156,8 +158,7 @@ class CrmMailAccount(models.Model):
         if not offer or self.auth_method != "password":
             return
         method, provider = offer
-        probe = self.new({"auth_method": method, "oauth_provider_id": provider.id})
-        if probe._oauth_is_configured():
+        if self._sign_in_configured(method, provider):
             self.auth_method = method
             self.oauth_provider_id = provider
             if provider.imap_host and self.protocol == "imap":
@@ -173,13 +174,8 @@ class CrmMailAccount(models.Model):
             if not offer or account.auth_method != "password":
                 continue
             method, provider = offer
-            name = {"gmail": "Google", "outlook": "Microsoft"}.get(method) or (
-                provider.name
-            )
-            probe = account.new(
-                {"auth_method": method, "oauth_provider_id": provider.id}
-            )
-            if probe._oauth_is_configured():
+            name = _sign_in_name(method, provider)
+            if account._sign_in_configured(method, provider):
                 account.provider_note = self.env._(
                     "Recommended: choose Sign in with %(provider)s: no password is "
                     "stored. The alternative is an app password.",
@@ -226,7 +222,8 @@ class CrmMailAccount(models.Model):
         if secret[access_field] and secret[expiry_field] > time.time() + REFRESH_AHEAD:
             return secret[access_field]
         if not secret[refresh_field]:
-            raise AuthError("not signed in", code="oauth_not_connected")
+            # no text of its own: the message says it all, nothing technical
+            raise AuthError(code="oauth_not_connected")
         try:
             if self.auth_method == "gmail":
                 access, expiry = secret._fetch_gmail_access_token(secret[refresh_field])
@@ -247,8 +244,7 @@ class CrmMailAccount(models.Model):
                 values = {
                     refresh_field: answer.get("refresh_token") or secret[refresh_field],
                     access_field: answer["access_token"],
-                    expiry_field: int(time.time())
-                    + int(answer.get("expires_in") or 3600),
+                    expiry_field: _expiry(answer),
                 }
         except requests.RequestException as exc:
             raise ConnectError(
@@ -435,7 +431,7 @@ class CrmMailAccount(models.Model):
             else:
                 answer = secret._oauth2_token_request("authorization_code", code=code)
                 refresh, access = answer.get("refresh_token"), answer["access_token"]
-                expiry = int(time.time()) + int(answer.get("expires_in") or 3600)
+                expiry = _expiry(answer)
         except requests.RequestException as exc:
             raise UserError(
                 self.env._(
@@ -502,15 +498,10 @@ class CrmMailAccount(models.Model):
     def create(self, vals_list):
         if not self._is_token_admin():
             # Odoo checks field groups on write, not on create
-            given = {
-                name for vals in vals_list for name in vals if name in TOKEN_WRITE_GUARD
-            } | {
-                key[len("default_") :]
-                for key in self.env.context
-                if key.startswith("default_")
-                and key[len("default_") :] in TOKEN_WRITE_GUARD
+            given = {name for vals in vals_list for name in vals} | {
+                key.removeprefix("default_") for key in self.env.context
             }
-            if given:
+            if given & set(TOKEN_WRITE_GUARD):
                 raise AccessError(
                     self.env._(
                         "Only system administrators may set sign-in tokens: "
@@ -524,19 +515,8 @@ class CrmMailAccount(models.Model):
             # a token never follows a server, login or provider changed by
             # anyone but a system administrator (a mail administrator could
             # otherwise send the token to a server of his own)
-            moved = self.filtered(
-                lambda account: (
-                    any(
-                        name in vals
-                        and (account[name] or False) != (vals[name] or False)
-                        for name in (*CONNECTION_FIELDS, "auth_method")
-                    )
-                    or (
-                        "oauth_provider_id" in vals
-                        and account.oauth_provider_id.id
-                        != (vals["oauth_provider_id"] or False)
-                    )
-                )
+            moved = self._moved_by(
+                vals, (*CONNECTION_FIELDS, "auth_method", "oauth_provider_id")
             )
             if moved:
                 moved.sudo().write(dict.fromkeys(ALL_TOKEN_FIELDS, False))
@@ -544,6 +524,16 @@ class CrmMailAccount(models.Model):
 
     def _is_token_admin(self):
         return self.env.su or self.env.user.has_group(TOKEN_GROUP)
+
+
+def _sign_in_name(method, provider):
+    """ "Google", "Microsoft" or the provider's name, for messages."""
+    return ODOO_SIGN_INS.get(method) or (provider.name if method == "oauth2" else False)
+
+
+def _expiry(answer):
+    """The UNIX time a token of this token-endpoint answer expires."""
+    return int(time.time()) + int(answer.get("expires_in") or 3600)
 
 
 def _error_of(response):

@@ -35,10 +35,11 @@ class CrmMailFolder(models.Model):
 
     @api.depends("special_use")
     def _compute_special_use_label(self):
+        labels = dict(self._fields["special_use_label"].selection)
         for folder in self:
             flag = (folder.special_use or "").lstrip("\\").lower()
-            labels = dict(self._fields["special_use_label"].selection)
             folder.special_use_label = flag if flag in labels else False
+
     to_fetch = fields.Boolean(
         help="Fetch this folder. When no folder is chosen, every folder but "
         "drafts, trash, spam and aggregate folders is fetched."

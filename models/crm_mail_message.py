@@ -431,11 +431,11 @@ class CrmMailMessage(models.Model):
                 mail.display_name = mail.subject or self.env._("(no subject)")
                 if self.env.context.get("crm_mail_long_name"):
                     # pickers: mails of one subject told apart by who and when
-                    sender = mail.from_name or mail.email_from or ""
-                    when = format_datetime(self.env, mail.date, dt_format="short")
-                    mail.display_name += (
-                        f" — {sender}, {when}" if mail.date else (f" — {sender}")
-                    )
+                    suffix = mail.from_name or mail.email_from or ""
+                    if mail.date:
+                        when = format_datetime(self.env, mail.date, dt_format="short")
+                        suffix += f", {when}"
+                    mail.display_name += f" — {suffix}"
 
     def _compute_thread_count(self):
         for message in self:

@@ -58,10 +58,7 @@ class CrmMailMessage(models.Model):
     @api.depends_context("uid")
     def _compute_can_work(self):
         for mail in self:
-            mail.can_work = any(
-                record and record.has_access("write")
-                for record in (mail.lead_id, mail.contact_id, mail.partner_id)
-            )
+            mail.can_work = any(r.has_access("write") for r in mail._work_candidates())
 
     @api.depends("contact_id", "partner_id")
     def _compute_sender_known(self):
@@ -414,7 +411,7 @@ class CrmMailMessage(models.Model):
                     "Changing the link of %(subjects)s needs the right to edit "
                     "the mail of %(accounts)s; its owner, a user who manages its "
                     "rights or a mail administrator can grant it.",
-                    subjects=_subjects(refused),
+                    subjects=subjects_text(refused),
                     accounts=", ".join(refused.account_id.mapped("name")),
                 )
             )
@@ -434,7 +431,7 @@ class CrmMailMessage(models.Model):
     def _work_target(self):
         """The lead, else the contact, else the company of the mail: the
         first the user may work on (a colleague's lead is his)."""
-        candidates = [r for r in (self.lead_id, self.contact_id, self.partner_id) if r]
+        candidates = self._work_candidates()
         if not candidates:
             raise UserError(
                 self.env._(
@@ -445,6 +442,10 @@ class CrmMailMessage(models.Model):
             if record.has_access("write"):
                 return record
         raise AccessError(not_yours_message(self.env, candidates[0]))
+
+    def _work_candidates(self):
+        """The mail's lead, contact and company that are set, in that order."""
+        return [r for r in (self.lead_id, self.contact_id, self.partner_id) if r]
 
     def _attachments_to_copy(self):
         return self.attachment_ids.filtered(
@@ -610,9 +611,10 @@ class CrmMailMessage(models.Model):
         return action
 
 
-def _subjects(mails):
-    names = [m.subject or "?" for m in mails[:10]]
-    return ", ".join(names) + ("…" if len(mails) > 10 else "")
+def subjects_text(mails, shown=10):
+    """The subjects of ``mails`` for a message: the first ``shown``, then …"""
+    names = [m.subject or "?" for m in mails[:shown]]
+    return ", ".join(names) + ("…" if len(mails) > shown else "")
 
 
 def not_yours_message(env, record):

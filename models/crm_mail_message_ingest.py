@@ -251,7 +251,12 @@ class CrmMailMessage(models.Model):
         ]
         if account.keep_original:
             att_vals.append(self._raw_attachment_vals(message, raw))
-        attachments = self.env["ir.attachment"].create(att_vals)
+        # attachment_names was set with the mail: no UPDATE for the search
+        attachments = (
+            self.env["ir.attachment"]
+            .with_context(crm_mail_attachment_names_set=True)
+            .create(att_vals)
+        )
         saved = [att for att in parsed.attachments if att.data is not None]
         for att, record in zip(saved, attachments, strict=False):
             if att.content_id:

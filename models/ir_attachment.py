@@ -47,9 +47,10 @@ class IrAttachment(models.Model):
     @api.model_create_multi
     def create(self, vals_list):
         attachments = super().create(vals_list)
-        self.env["crm.mail.message"]._update_attachment_names(
-            attachments._crm_mail_ids()
-        )
+        if not self.env.context.get("crm_mail_attachment_names_set"):
+            self.env["crm.mail.message"]._update_attachment_names(
+                attachments._crm_mail_ids()
+            )
         return attachments
 
     def write(self, vals):

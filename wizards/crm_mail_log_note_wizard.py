@@ -2,7 +2,7 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 
 from ..models.crm_mail_mass_job import MASS_NOW
-from ..models.crm_mail_message_actions import not_yours_message
+from ..models.crm_mail_message_actions import not_yours_message, subjects_text
 
 #: records and subjects a wizard names; the rest are counted
 SHOWN_NAMES = 10
@@ -57,10 +57,7 @@ class CrmMailLogNoteWizard(models.TransientModel):
                     target=dict(
                         self._fields["target"]._description_selection(self.env)
                     )[self.target],
-                    subjects=", ".join(
-                        missing[:SHOWN_NAMES].mapped(lambda m: m.subject or "?")
-                    )
-                    + ("…" if len(missing) > SHOWN_NAMES else ""),
+                    subjects=subjects_text(missing, SHOWN_NAMES),
                 )
             )
         for mail in mails[:MASS_NOW]:
