@@ -25,6 +25,7 @@ from . import crm_mail_message_link
 from . import crm_mail_message_send
 from . import crm_mail_message_review
 from . import crm_mail_message_search
+from . import crm_mail_message_list
 from . import crm_mail_message_panel
 from . import crm_mail_account_send
 from . import crm_mail_blacklist

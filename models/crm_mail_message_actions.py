@@ -48,6 +48,11 @@ class CrmMailMessage(models.Model):
         help="The user may note or schedule on the mail's lead, contact or company.",
     )
 
+    more_actions = fields.Json(
+        compute="_compute_more_actions",
+        help="The mail form's More menu: the actions the user can take here.",
+    )
+
     @api.depends_context("uid")
     def _compute_can_relink(self):
         allowed = self._filtered_access("write")
@@ -59,6 +64,68 @@ class CrmMailMessage(models.Model):
     def _compute_can_work(self):
         for mail in self:
             mail.can_work = any(r.has_access("write") for r in mail._work_candidates())
+
+    @api.depends(
+        "state",
+        "direction",
+        "review_state",
+        "lead_id",
+        "contact_id",
+        "partner_id",
+        "email_from",
+    )
+    @api.depends_context("uid")
+    def _compute_more_actions(self):
+        """Every action of the More menu that this user can take on each
+        mail, as ``[{"name": method, "string": label}]``, in menu order."""
+        is_manager = self.env.user.has_group("crm_mail_client.group_mail_manager")
+        for mail in self:
+            live = mail.state not in ("draft", "quarantined")
+            incoming = mail.direction == "incoming" and mail.state != "quarantined"
+            new_sender = incoming and bool(mail.email_from) and not mail.sender_known
+            offered = [
+                ("action_mark_unread", self.env._("Mark Unread"), not mail.is_unread),
+                (
+                    "action_mark_new",
+                    self.env._("Back to New"),
+                    live and mail.review_state != "new",
+                ),
+                (
+                    "action_put_on_control",
+                    self.env._("On Control"),
+                    mail.direction == "outgoing"
+                    and mail.state == "sent"
+                    and mail.review_state != "control",
+                ),
+                (
+                    "action_create_lead",
+                    self.env._("Create Lead"),
+                    live and not mail.lead_id,
+                ),
+                ("action_create_contact", self.env._("Create Contact"), new_sender),
+                (
+                    "action_create_company_contact",
+                    self.env._("Create Company + Contact"),
+                    new_sender and not mail.sender_public_domain,
+                ),
+                (
+                    "action_schedule_activity",
+                    self.env._("Schedule Activity"),
+                    mail.can_work,
+                ),
+                ("action_log_note", self.env._("Log Note"), mail.can_work),
+                ("action_link_to", self.env._("Link to…"), mail.state != "quarantined"),
+                (
+                    "action_create_rule",
+                    self.env._("Create Rule"),
+                    is_manager and incoming and mail.state == "received",
+                ),
+            ]
+            mail.more_actions = [
+                {"name": name, "string": label}
+                for name, label, shown in offered
+                if shown
+            ]
 
     @api.depends("contact_id", "partner_id")
     def _compute_sender_known(self):

@@ -1,6 +1,8 @@
 from odoo import api, models
 from odoo.osv import expression
 
+from .crm_mail_message_list import UNREAD_COUNT_CAP
+
 #: search panel counters stop counting here and read "10000+", as Odoo's
 #: lists do: an exact count of a million mails costs a full scan per value
 PANEL_COUNT_CAP = 10000
@@ -18,7 +20,8 @@ class CrmMailMessage(models.Model):
         self, field_name, domain, set_count=False, limit=False
     ):
         """Count each value apart, up to :data:`PANEL_COUNT_CAP` (then the
-        value carries ``__count_more`` and the panel shows "10000+").
+        value carries ``__count_more`` and the panel shows "10000+"); an
+        account also carries the user's unread count there (``__unread``).
 
         Odoo groups the whole domain by the field, reading every matching
         mail; each value here stops at the cap, on its own index.
@@ -48,6 +51,14 @@ class CrmMailMessage(models.Model):
             }
             if count > PANEL_COUNT_CAP:
                 image[value]["__count_more"] = True
+            if field_name == "account_id":
+                # a mail client's folder list: how much is unread there
+                image[value]["__unread"] = self.search_count(
+                    expression.AND(
+                        [domain, [(field_name, "=", value), ("is_unread", "=", True)]]
+                    ),
+                    limit=UNREAD_COUNT_CAP + 1,
+                )
             if limit and len(image) >= limit:
                 break
         return image

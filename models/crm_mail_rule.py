@@ -63,7 +63,7 @@ class CrmMailRule(models.Model):
     # actions
     action_create_lead = fields.Boolean(
         string="Create Lead",
-        help="Create a CRM lead named \"Customer — Subject\", unless the mail is "
+        help='Create a CRM lead named "Customer — Subject", unless the mail is '
         "linked to an existing lead.",
     )
     lead_team_id = fields.Many2one(

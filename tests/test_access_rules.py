@@ -108,7 +108,7 @@ class RpcMixin:
         body = response.json()
         if "error" in body:
             return None, body["error"]["data"]["name"]
-        return body["result"], None
+        return body.get("result"), None  # a None result is left out
 
     def login(self, user):
         self.authenticate(user.login, user.login)

@@ -75,6 +75,7 @@ class TestReview(MailServerCase):
             .with_context(**action["context"])
         )
         self.assertGreater(wizard.until, fields.Datetime.now())
+        wizard.preset = "custom"
         wizard.until = fields.Datetime.now() + timedelta(hours=3)
         wizard.save().action_apply()
         self.assertEqual(mail.review_state, "postponed")

@@ -3,13 +3,14 @@ Chromium: company form → Mail tab → the contact's mail → Reply → Send �
 the reply in the conversation (sent to the real SMTP peer)."""
 
 import tempfile
+from datetime import datetime, timedelta, timezone
 
-from odoo.tests import HttpCase, tagged
+from odoo.tests import HttpCase, new_test_user, tagged
 
 from odoo.addons.crm_mail_client.devtools.smtp_peer import SmtpPeer
 
 from .common import MailServerCase, make_mail
-from .test_send import SMTP_LOGIN, SMTP_PASSWORD, real_smtp
+from .test_send import SMTP_LOGIN, SMTP_PASSWORD, SendCase, real_smtp
 
 
 @tagged("post_install", "-at_install")
@@ -121,3 +122,54 @@ class TestComposeTour(MailServerCase, HttpCase):
             [("state", "=", "draft"), ("subject", "=", "Черновик предложения")]
         )
         self.assertEqual(draft.author_user_id, self.user_sales)
+
+
+@tagged("post_install", "-at_install")
+class TestTriageTour(SendCase, HttpCase):
+    def test_keyboard_triage_in_russian(self):
+        """The acceptance tour of the mail-client issue (#21), as a
+        salesperson in Russian: Inbox → keyboard triage in the reading pane
+        → a colleague's answer mark → reply, Esc, draft kept."""
+        self.env["res.lang"]._activate_lang("ru_RU")
+        self.env["ir.module.module"]._load_module_terms(["crm_mail_client"], ["ru_RU"])
+        self.user_sales.lang = "ru_RU"
+        account = self.make_sender()
+        account.access_ids.filtered(
+            lambda line: line.user_id == self.user_sales
+        ).in_read = True
+        colleague = new_test_user(
+            self.env,
+            login="crm_mail_anna",
+            name="Анна Смирнова",
+            groups="sales_team.group_sale_salesman",
+        )
+        self.grant(account, colleague, in_read=True, out_send=True, out_default=True)
+        now = datetime.now(timezone.utc)
+        for n in range(1, 6):
+            self.deliver(
+                make_mail(
+                    subject=f"Заказ {n}",
+                    sender="Иван Петров <ivan@romashka.example>",
+                    body=f"Нужно {n * 10} штук к пятнице.",
+                    date=now - timedelta(minutes=10 * (6 - n)),
+                )
+            )
+        account._fetch_locked()
+        Message = self.env["crm.mail.message"]
+        order_3 = Message.search([("subject", "=", "Заказ 3")])
+        context = order_3.with_user(colleague).action_reply()["context"]
+        self.send(self.composer(user=colleague, **context))
+        self.assertEqual(order_3.answered_by_id, colleague)
+
+        self.start_tour(
+            "/odoo", "crm_mail_client_triage_tour", login=self.user_sales.login
+        )
+
+        inbox = Message.search([("direction", "=", "incoming")], order="date desc")
+        self.assertEqual(inbox[0].review_state, "reviewed")
+        self.assertEqual(inbox[1:].mapped("review_state"), ["new"] * 4)
+        draft = Message.search(
+            [("state", "=", "draft"), ("parent_id", "=", order_3.id)]
+        )
+        self.assertEqual(draft.author_user_id, self.user_sales)
+        self.assertEqual(draft.subject, "Re: Заказ 3 — наше предложение")

@@ -5,6 +5,7 @@
 // still, an HTML or XML attachment (a phishing page, say) is only
 // downloaded, never rendered inside Odoo.
 import { registry } from "@web/core/registry";
+import { humanSize } from "@web/core/utils/binary";
 import { FileModel } from "@web/core/file_viewer/file_model";
 import { useFileViewer } from "@web/core/file_viewer/file_viewer_hook";
 import {
@@ -31,6 +32,11 @@ export class CrmMailAttachmentsField extends Many2ManyBinaryField {
         );
     }
 
+    /** The file's size, as a mail client shows it under the name. */
+    sizeOf(file) {
+        return file.file_size ? humanSize(file.file_size) : "";
+    }
+
     isViewable(file) {
         const mimetype = file.mimetype || "";
         if (/html|xml/.test(mimetype) && mimetype !== "image/svg+xml") {
@@ -53,4 +59,5 @@ registry.category("fields").add("crm_mail_attachments", {
     ...many2ManyBinaryField,
     component: CrmMailAttachmentsField,
     supportedTypes: ["one2many", "many2many"],
+    relatedFields: [...many2ManyBinaryField.relatedFields, { name: "file_size", type: "integer" }],
 });

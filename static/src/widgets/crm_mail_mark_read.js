@@ -34,6 +34,8 @@ export class CrmMailMarkRead extends Component {
             // reading goes on: the mail just stays unread
             return;
         }
+        // a list beside (the reading pane) un-bolds its row
+        this.env.bus.trigger("CRM_MAIL:MARKED_READ", { resId });
         // the form then offers "Mark Unread"; never reload over the user's
         // typing or another mail the form moved to meanwhile
         const isRoot = record.model.root === record;

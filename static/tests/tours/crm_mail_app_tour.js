@@ -1,19 +1,11 @@
 /** @odoo-module **/
 // First contact: the Mail app opens on the Inbox, not on the composer.
 import { registry } from "@web/core/registry";
+import { openMailApp } from "./crm_mail_tour_steps";
 
 registry.category("web_tour.tours").add("crm_mail_client_app_tour", {
     steps: () => [
-        {
-            content: "Open the apps menu",
-            trigger: ".o_navbar_apps_menu button",
-            run: "click",
-        },
-        {
-            content: "Open the Mail app",
-            trigger: ".o-dropdown--menu .o_app[data-menu-xmlid='crm_mail_client.crm_mail_menu_root']",
-            run: "click",
-        },
+        ...openMailApp(),
         {
             content: "The Inbox list, with its mail",
             trigger: ".o_list_view .o_data_row td:contains('Заказ 7')",

@@ -27,9 +27,8 @@ registry.category("web_tour.tours").add("crm_mail_client_reply_tour", {
             run: "click",
         },
         {
-            content: "Its attachments",
-            trigger: ".modal .o_notebook a.nav-link[name='attachments']",
-            run: "click",
+            content: "Its attachments under the text, with their sizes",
+            trigger: ".modal .o_notebook .tab-pane.active .o_crm_mail_attachment:contains('invoice.html'):contains('bytes')",
         },
         {
             content: "Opened in the tab's dialog, the mail is read",
@@ -110,7 +109,11 @@ registry.category("web_tour.tours").add("crm_mail_client_reply_tour", {
         },
         {
             content: "Its conversation holds two mails",
-            trigger: ".o_form_view button[name='action_view_thread']:contains('2')",
+            trigger: ".o_crm_mail_pane .o_field_widget[name='thread_count']:contains('2')",
+        },
+        {
+            content: "Open the conversation",
+            trigger: ".o_crm_mail_pane button[name='action_view_thread']",
             run: "click",
         },
         {

@@ -1,0 +1,138 @@
+"""A mail list that reads like a mail client's (#21): the start of the text
+after the subject, the user's unread counts (menu and search panel), the
+account column only for readers of several accounts, postpone presets."""
+
+from datetime import datetime
+
+import pytz
+from freezegun import freeze_time
+from lxml import etree
+
+from odoo.tests import HttpCase, new_test_user, tagged
+
+from ..models.crm_mail_message_list import SNIPPET_CHARS, make_snippet
+from .common import MailServerCase, make_mail
+from .test_access_rules import RpcMixin
+
+
+@tagged("post_install", "-at_install")
+class TestMailList(RpcMixin, MailServerCase, HttpCase):
+    def setUp(self):
+        super().setUp()
+        self.account = self.make_account()
+        self.grant(self.account, self.user_sales, in_read=True)
+
+    def fetch(self, *subjects, **kwargs):
+        for subject in subjects:
+            self.deliver(make_mail(subject=subject, **kwargs))
+        self.account._fetch_locked()
+        return self.env["crm.mail.message"].search(
+            [("account_id", "=", self.account.id), ("subject", "in", subjects)]
+        )
+
+    def test_snippet_is_the_start_of_the_text_without_quotes(self):
+        text = "Добрый день!\n\n> старое письмо\n> ещё\nНужно   40 штук.\n" + "x" * 300
+        snippet = make_snippet(text, "")
+        self.assertTrue(snippet.startswith("Добрый день! Нужно 40 штук. xxx"))
+        self.assertNotIn("старое", snippet)
+        self.assertEqual(len(snippet), SNIPPET_CHARS)
+        self.assertTrue(snippet.endswith("…"))
+        self.assertEqual(
+            make_snippet("", "<p>Счёт&nbsp;№1</p><p><b>оплатить</b></p>"),
+            "Счёт №1 оплатить",
+        )
+        mail = self.fetch("Заказ", body="Пришлите, пожалуйста, счёт.\n")
+        self.assertEqual(mail.snippet, "Пришлите, пожалуйста, счёт.")
+
+    def test_unread_counts_over_rpc_follow_the_users_rights(self):
+        mails = self.fetch("Заказ 1", "Заказ 2", "Заказ 3")
+        stranger = new_test_user(
+            self.env, login="crm_mail_stranger", groups="sales_team.group_sale_salesman"
+        )
+        self.login(self.user_sales)
+        counts, error = self.call("crm.mail.message", "get_unread_counts")
+        self.assertIsNone(error)
+        self.assertEqual(counts, {"inbox": 3, "more": False})
+        _, error = self.call("crm.mail.message", "action_mark_read", mails[:2].ids)
+        self.assertIsNone(error)
+        counts, _ = self.call("crm.mail.message", "get_unread_counts")
+        self.assertEqual(counts["inbox"], 1)
+        self.call("crm.mail.message", "action_mark_unread", mails[:1].ids)
+        counts, _ = self.call("crm.mail.message", "get_unread_counts")
+        self.assertEqual(counts["inbox"], 2)
+        # his marks are his: the administrator has all three unread
+        self.assertEqual(self.env["crm.mail.message"].get_unread_counts()["inbox"], 3)
+        # without a right on the account: nothing counted
+        self.login(stranger)
+        counts, error = self.call("crm.mail.message", "get_unread_counts")
+        self.assertIsNone(error)
+        self.assertEqual(counts["inbox"], 0)
+
+    def test_the_search_panel_shows_unread_per_account(self):
+        mails = self.fetch("Заказ 1", "Заказ 2")
+        mails[:1].with_user(self.user_sales).action_mark_read()
+        Message = self.env["crm.mail.message"].with_user(self.user_sales)
+        values = Message.search_panel_select_range(
+            "account_id", search_domain=[], enable_counters=True
+        )["values"]
+        (value,) = [v for v in values if v["id"] == self.account.id]
+        self.assertEqual(value["__count"], 2)
+        self.assertEqual(value["__unread"], 1)
+
+    def test_the_account_column_only_for_readers_of_several(self):
+        def account_column_hidden(user):
+            arch = (
+                self.env["crm.mail.message"]
+                .with_user(user)
+                .get_views([(False, "list")])["views"]["list"]["arch"]
+            )
+            (column,) = etree.fromstring(arch).xpath("//field[@name='account_id']")
+            return column.get("column_invisible") == "True"
+
+        self.assertTrue(account_column_hidden(self.user_sales))
+        other = self.make_account(name="Second box", email="second@crm.test")
+        self.grant(other, self.user_sales, in_read=True)
+        self.assertFalse(account_column_hidden(self.user_sales))
+
+    def test_postpone_presets(self):
+        Wizard = self.env["crm.mail.postpone.wizard"].with_context(tz="Europe/Moscow")
+        moscow = pytz.timezone("Europe/Moscow")
+
+        def local(preset):
+            until = Wizard._preset_until(preset)
+            return pytz.utc.localize(until).astimezone(moscow).replace(tzinfo=None)
+
+        with freeze_time("2026-12-03 10:00:00"):  # a Thursday; 13:00 in Moscow
+            self.assertEqual(local("later"), datetime(2026, 12, 3, 16, 0))
+            self.assertEqual(local("tomorrow"), datetime(2026, 12, 4, 9, 0))
+            self.assertEqual(local("monday"), datetime(2026, 12, 7, 9, 0))
+        with freeze_time("2026-12-07 05:00:00"):  # Monday: the next one
+            self.assertEqual(local("monday"), datetime(2026, 12, 14, 9, 0))
+        mail = self.fetch("Заказ")
+        wizard = Wizard.with_user(self.user_sales).create(
+            {"message_ids": [(6, 0, mail.ids)], "preset": "monday"}
+        )
+        wizard._onchange_preset()
+        wizard.action_apply()
+        self.assertEqual(mail.review_state, "postponed")
+        self.assertEqual(mail.postponed_until, Wizard._preset_until("monday"))
+
+    def test_the_more_menu_offers_what_the_user_can_do(self):
+        mail = self.fetch("Заказ")
+
+        def offered(user):
+            mail.invalidate_recordset()
+            return [a["name"] for a in mail.with_user(user).more_actions]
+
+        as_sales = offered(self.user_sales)
+        self.assertIn("action_create_lead", as_sales)
+        self.assertIn("action_link_to", as_sales)
+        self.assertNotIn("action_create_rule", as_sales, "mail administrators only")
+        self.assertNotIn("action_mark_unread", as_sales, "it is unread")
+        self.assertNotIn("action_put_on_control", as_sales, "incoming mail")
+        mail.with_user(self.user_sales).action_mark_read()
+        self.assertIn("action_mark_unread", offered(self.user_sales))
+        self.assertIn("action_create_rule", offered(self.env.user))
+        lead = mail.with_user(self.user_sales).action_create_lead()
+        self.assertTrue(lead)
+        self.assertNotIn("action_create_lead", offered(self.user_sales))
