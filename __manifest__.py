@@ -5,8 +5,14 @@
     "version": "18.0.2.1.0",
     "category": "Sales/CRM",
     "license": "LGPL-3",
-    "author": "crm_mail_client developers",
-    "website": "https://example.com/crm_mail_client",
+    "author": "CRM Mail Client developers",
+    # the Apps listing: its first image is the one shown in the list
+    "images": [
+        "static/description/inbox_ru.png",
+        "static/description/mail_ru.png",
+        "static/description/partner_mail_ru.png",
+        "static/description/reply_ru.png",
+    ],
     # Odoo's own OAuth2 flows (consent, token refresh, Settings) for Google
     # and Microsoft mailboxes
     "depends": ["crm", "google_gmail", "microsoft_outlook"],

@@ -15,12 +15,20 @@ import sys
 from . import odoo_env
 from .dovecot import Dovecot
 from .postgres import Postgres
-from .samples import SENDERS, sample_message
+from .samples import (
+    NOT_A_MAIL,
+    SENDERS,
+    auto_reply,
+    newsletter_with_remote_images,
+    sample_message,
+)
 from .smtp_peer import SmtpPeer
 
 DEMO_DIR = odoo_env.DEVDATA / "demo"
 DB = "crm_mail_demo"
 MAILBOX, PASSWORD = "sales@demo.example", "demo-password"
+#: the salesperson's login (and password)
+SALES_LOGIN = "anna"
 #: a mailbox that signs in with OAuth2 at the local provider (no password)
 OAUTH_MAILBOX = "director@oauth.demo.example"
 
@@ -89,12 +97,27 @@ if len(mails) > 8:
     reply.with_user(admin).action_put_on_control()
     mails[3:7].action_mark_reviewed()
     mails[7]._postpone(datetime.datetime.now() + datetime.timedelta(days=1))
+# a salesperson who reads the shared mailbox and sends from it
+sales = env["res.users"].create({
+    "name": "Анна Смирнова",
+    "login": info["sales_login"],
+    "password": info["sales_login"],
+    "email": "anna.smirnova@demo.example",
+    "groups_id": [(6, 0, [env.ref("sales_team.group_sale_salesman").id])],
+})
+env["crm.mail.account.access"].create({
+    "account_id": account.id,
+    "user_id": sales.id,
+    "in_read": True,
+    "out_send": True,
+    "out_default": True,
+})
 if info["lang"] != "en_US":
-    # the Russian UI our users expect: language, terms, admin's preference
+    # the Russian UI our users expect: language, terms, the users' preference
     env["res.lang"]._activate_lang(info["lang"])
     installed = env["ir.module.module"].search([("state", "=", "installed")])
     env["ir.module.module"]._load_module_terms(installed.mapped("name"), [info["lang"]])
-    env.ref("base.user_admin").lang = info["lang"]
+    (env.ref("base.user_admin") | sales).lang = info["lang"]
 env.cr.commit()
 print("DEMO_ACCOUNT", account.id, account.state, account.message_count)
 """
@@ -122,6 +145,11 @@ def main(argv=None):
         for index in range(args.mails):
             sender = SENDERS[index % len(SENDERS)]
             dovecot.deliver(MAILBOX, sample_message(index, MAILBOX, sender=sender))
+        # what a real mailbox also gets: an auto-reply, remote images, and
+        # bytes that are no mail (the Quarantine shows them with the reason)
+        dovecot.deliver(MAILBOX, auto_reply(MAILBOX))
+        dovecot.deliver(MAILBOX, newsletter_with_remote_images(MAILBOX))
+        dovecot.deliver(MAILBOX, NOT_A_MAIL)
         # its password is never known: it signs in with OAuth2 only
         dovecot.add_user(OAUTH_MAILBOX, secrets.token_urlsafe(24))
         for index in range(5):
@@ -157,6 +185,7 @@ def main(argv=None):
             "smtps_port": smtp.smtps_port,
             "ca_pem": dovecot.ca_pem,
             "lang": args.lang,
+            "sales_login": SALES_LOGIN,
             "oauth_mailbox": OAUTH_MAILBOX,
             "oauth_url": dovecot.oauth_url,
         }
@@ -196,7 +225,8 @@ def main(argv=None):
             signal.signal(signum, lambda *_: odoo.terminate())
         print(
             f"\n>>> Odoo:      http://127.0.0.1:{args.port}\n"
-            ">>> Logins:    admin / admin (administrator)\n"
+            ">>> Logins:    admin / admin (administrator), "
+            f"{SALES_LOGIN} / {SALES_LOGIN} (salesperson: reads and sends sales@)\n"
             f">>> Mailbox:   {MAILBOX} / {PASSWORD} "
             f"(IMAPS 127.0.0.1:{dovecot.imaps_port}, "
             f"SMTPS 127.0.0.1:{smtp.smtps_port})\n"

@@ -1,5 +1,7 @@
 """Realistic sample mail for the demo (and benchmarks): Russian and English,
-plain and HTML, koi8-r / cp1251 / utf-8, attachments, a reply thread."""
+plain and HTML, koi8-r / cp1251 / utf-8, PDF attachments that open, and the
+mail a sales mailbox also gets: an auto-reply, a newsletter with remote
+images, a message that is not a mail at all (quarantined)."""
 
 import random
 from datetime import datetime, timedelta, timezone
@@ -16,22 +18,92 @@ SENDERS = [
     ("John Carter", "john@acme.example", "ACME Corp"),
     ("Анна Кузнецова", "anna@stroytrest.example", "Стройтрест"),
 ]
-SUBJECTS = [
-    "Запрос коммерческого предложения",
-    "Счёт на оплату №{n}",
-    "Re: Договор поставки",
-    "Заказ оборудования",
-    "Price request for {n} units",
-    "Вопрос по доставке",
-]
-BODIES = [
-    "Добрый день!\n\nПрошу выслать коммерческое предложение на {n} единиц.\n\n"
-    "С уважением,\n{name}",
-    "Здравствуйте!\n\nВо вложении счёт на оплату. "
-    "Просим оплатить до пятницы.\n\n{name}",
-    "Hello,\n\nplease send us your best price for {n} units.\n\nRegards,\n{name}",
+#: what customers write: subject, body and the PDF that comes with it (its
+#: file name and the lines printed in it), always matching each other
+KINDS = [
+    (
+        "Запрос коммерческого предложения",
+        "Добрый день!\n\nПрошу выслать коммерческое предложение на {n} единиц "
+        "с учётом доставки.\n\nС уважением,\n{name}",
+        None,
+    ),
+    (
+        "Счёт на оплату №{i}",
+        "Здравствуйте!\n\nВо вложении счёт на оплату №{i} на {n} единиц. "
+        "Просим оплатить до пятницы.\n\n{name}",
+        ("счёт.pdf", ["Invoice No. {i}", "Quantity: {n} units", "Due: Friday"]),
+    ),
+    (
+        "Заказ оборудования",
+        "Добрый день!\n\nХотим заказать {n} единиц оборудования. Спецификация во "
+        "вложении, просим подтвердить сроки.\n\n{name}",
+        ("спецификация.pdf", ["Specification", "Equipment: {n} units"]),
+    ),
+    (
+        "Price request for {n} units",
+        "Hello,\n\nplease send us your best price for {n} units, delivery "
+        "included.\n\nRegards,\n{name}",
+        None,
+    ),
+    (
+        "Вопрос по доставке",
+        "Здравствуйте!\n\nПодскажите, когда придёт заказ №{i}? Нам нужно {n} "
+        "единиц к концу месяца.\n\n{name}",
+        None,
+    ),
+    (
+        "Re: Договор поставки",
+        "Добрый день!\n\nДоговор подписали, скан во вложении.\n\n{name}\n\n"
+        "> Направляем договор поставки на {n} единиц для подписания.",
+        ("договор.pdf", ["Supply contract", "Quantity: {n} units", "Signed"]),
+    ),
 ]
 CHARSETS = ["utf-8", "koi8-r", "cp1251"]
+
+
+def make_pdf(lines):
+    """A small valid PDF (one A4 page) that prints ``lines``.
+
+    :param list lines: ASCII text lines (the standard Helvetica font has no
+        Cyrillic; a viewer shows them as written)
+    :return: the PDF as bytes
+    """
+    text = "".join(
+        f"({line.replace(chr(92), '').replace('(', '').replace(')', '')}) Tj 0 -28 Td "
+        for line in lines
+    )
+    stream = f"BT /F1 18 Tf 72 770 Td {text}ET".encode("ascii")
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] "
+        b"/Resources << /Font << /F1 4 0 R >> >> /Contents 5 0 R >>",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream),
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
+    return bytes(out)
+
+
+def _headers(msg, sender, to_address, subject, charset, date, message_id):
+    name, address = sender
+    msg["From"] = formataddr((str(Header(name, charset)), address))
+    msg["To"] = to_address
+    msg["Subject"] = Header(subject, charset)
+    msg["Date"] = format_datetime(date)
+    msg["Message-ID"] = message_id
+    return msg
 
 
 def sample_message(index, to_address, rng=None, now=None, sender=None):
@@ -46,37 +118,83 @@ def sample_message(index, to_address, rng=None, now=None, sender=None):
     rng = rng or random.Random(index)
     now = now or datetime.now(timezone.utc)
     name, address, _company = sender or rng.choice(SENDERS)
-    subject = rng.choice(SUBJECTS).format(n=index)
-    body = rng.choice(BODIES).format(n=rng.randint(2, 500), name=name)
+    subject, body, attachment = rng.choice(KINDS)
+    values = {"i": index, "n": rng.randint(2, 500), "name": name}
+    subject, body = subject.format(**values), body.format(**values)
     charset = "utf-8" if body.isascii() else rng.choice(CHARSETS)
     try:
         (subject + body + name).encode(charset)
     except UnicodeEncodeError:  # koi8-r has no "№"
         charset = "utf-8"
-    html = rng.random() < 0.4
-    if html:
+    if rng.random() < 0.4:
         paragraphs = "".join(f"<p>{line}</p>" for line in body.split("\n") if line)
         text_part = MIMEText(f"<html><body>{paragraphs}</body></html>", "html", charset)
     else:
         text_part = MIMEText(body, "plain", charset)
-    if rng.random() < 0.25:
+    if attachment:
+        filename, lines = attachment
         msg = MIMEMultipart("mixed")
         msg.attach(text_part)
         pdf = MIMEApplication(
-            b"%PDF-1.4\n% sample\n" + bytes(rng.randbytes(2048)), "pdf"
+            make_pdf([line.format(**values) for line in lines]), "pdf"
         )
-        filename = rng.choice(["счёт.pdf", "offer.pdf", "спецификация.pdf"])
         pdf.add_header(
             "Content-Disposition", "attachment", filename=("utf-8", "", filename)
         )
         msg.attach(pdf)
     else:
         msg = text_part
-    msg["From"] = formataddr((str(Header(name, charset)), address))
-    msg["To"] = to_address
-    msg["Subject"] = Header(subject, charset)
-    msg["Date"] = format_datetime(now - timedelta(minutes=37 * index))
-    msg["Message-ID"] = (
-        f"<sample-{index}-{rng.getrandbits(40):x}@{address.split('@')[1]}>"
+    message_id = f"<sample-{index}-{rng.getrandbits(40):x}@{address.split('@')[1]}>"
+    date = now - timedelta(minutes=37 * index)
+    return _headers(
+        msg, (name, address), to_address, subject, charset, date, message_id
+    ).as_bytes()
+
+
+def auto_reply(to_address, now=None):
+    """An out-of-office answer (``Auto-Submitted: auto-replied``): stored and
+    marked as such, never a new lead."""
+    now = now or datetime.now(timezone.utc)
+    msg = MIMEText(
+        "Здравствуйте!\n\nЯ в отпуске до понедельника. По срочным вопросам "
+        "пишите info@romashka.example.\n\nИван Петров",
+        "plain",
+        "utf-8",
     )
-    return msg.as_bytes()
+    msg["Auto-Submitted"] = "auto-replied"
+    return _headers(
+        msg,
+        ("Иван Петров", "ivan.petrov@romashka.example"),
+        to_address,
+        "Автоответ: Re: Счёт на оплату",
+        "utf-8",
+        now - timedelta(minutes=5),
+        "<autoreply-1@romashka.example>",
+    ).as_bytes()
+
+
+def newsletter_with_remote_images(to_address, now=None):
+    """An HTML newsletter whose images (one a tracking pixel) are on the
+    sender's server: shown blocked until the reader asks."""
+    now = now or datetime.now(timezone.utc)
+    html = (
+        "<html><body><h2>Новинки каталога</h2>"
+        '<p><img src="https://news.vektor.example/banner.png" alt="Баннер"'
+        ' width="480"></p><p>Новые модели насосов уже на складе.</p>'
+        '<img src="https://track.vektor.example/open.gif?id=42" width="1"'
+        ' height="1" alt=""></body></html>'
+    )
+    return _headers(
+        MIMEText(html, "html", "utf-8"),
+        ("АО Вектор", "news@vektor.example"),
+        to_address,
+        "Новинки каталога — декабрь",
+        "utf-8",
+        now - timedelta(minutes=15),
+        "<news-12@vektor.example>",
+    ).as_bytes()
+
+
+#: what a broken gateway may deliver: no header, no text; it is quarantined
+#: with its bytes, never lost
+NOT_A_MAIL = b"\x01\x02 not a mail at all \xff\xfe\n"

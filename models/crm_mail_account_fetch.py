@@ -140,7 +140,7 @@ class CrmMailAccount(models.Model):
                 cron._trigger()
         failed = [run.account for run in runs if run.account.state == "error"]
         stored = sum(run.counts["stored"] for run in runs)
-        message = self.env._("%(stored)s new mails.", stored=stored)
+        message = self.env._("New mail: %(stored)s.", stored=stored)
         if any(run.more for run in runs):
             message += " " + self.env._("More mail follows in the background.")
         for account in failed:

@@ -78,7 +78,7 @@ class CrmMailMassJob(models.Model):
         job = self.sudo().create(
             {
                 "name": self.env._(
-                    "%(action)s from %(count)s mails", action=label, count=len(mails)
+                    "%(action)s (mails: %(count)s)", action=label, count=len(mails)
                 ),
                 "user_id": self.env.uid,
                 "company_ids": [(6, 0, self.env.companies.ids)],
@@ -199,10 +199,10 @@ class CrmMailMassJob(models.Model):
                 ),
             }
         else:
-            message = env._("%s records made.", self.result_count)
+            message = env._("Records made: %s.", self.result_count)
             if self.skipped:
                 message += " " + env._(
-                    "%s mails no longer needed it and were left as they were.",
+                    "Left as they were (they no longer needed it): %s.",
                     self.skipped,
                 )
             params = {"type": "success", "title": env._("Done: %s", self.name)}

@@ -218,7 +218,7 @@ class CrmMailMessage(models.Model):
                 body = Markup("<p>%s</p>") % lines[0]
             else:
                 body = Markup("<p>%s</p><ul>%s</ul>") % (
-                    self.env._("%s mails joined this lead:", len(mails)),
+                    self.env._("Mails that joined this lead (%s):", len(mails)),
                     Markup().join(Markup("<li>%s</li>") % line for line in lines),
                 )
                 if len(mails) > NOTE_LINKS:

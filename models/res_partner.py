@@ -87,7 +87,7 @@ class ResPartner(models.Model):
             "tag": "display_notification",
             "params": {
                 "type": "success",
-                "message": self.env._("%s mails linked again.", len(changed)),
+                "message": self.env._("Mails linked again: %s.", len(changed)),
                 "next": {"type": "ir.actions.client", "tag": "soft_reload"},
             },
         }

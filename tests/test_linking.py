@@ -251,10 +251,10 @@ class TestLinking(MailServerCase):
         result = self.ivan.action_crm_mail_relink()
         self.assertEqual(mail.contact_id, self.ivan)
         self.assertEqual(mail.partner_id, self.romashka)
-        self.assertEqual(result["params"]["message"], "1 mails linked again.")
+        self.assertEqual(result["params"]["message"], "Mails linked again: 1.")
         # the same mail again: nothing changes, nothing is counted
         result = self.ivan.action_crm_mail_relink()
-        self.assertEqual(result["params"]["message"], "0 mails linked again.")
+        self.assertEqual(result["params"]["message"], "Mails linked again: 0.")
 
     def test_outgoing_links_recipient(self):
         mail = self.fetch_one(

@@ -373,7 +373,7 @@ class TestMailActions(MailServerCase):
         self.assertEqual(mails.partner_id, self.romashka)
         notes = self.lead_notes(lead)
         self.assertEqual(len(notes), 1, "one note for the mails linked at once")
-        self.assertIn("3 mails joined this lead", notes.body)
+        self.assertIn("Mails that joined this lead (3):", notes.body)
         for mail in mails:
             self.assertIn(f"/odoo/crm.mail.message/{mail.id}", notes.body)
         self.assertEqual(lead.crm_mail_count, 3)

@@ -138,7 +138,7 @@ class TestMassActions(MassMixin, MailServerCase):
         wizard.action_apply()
         new = self.lead.message_ids - notes
         self.assertEqual(len(new), 1)
-        self.assertIn("30 mails joined this lead", new.body)
+        self.assertIn("Mails that joined this lead (30):", new.body)
         self.assertEqual(new.body.count("/odoo/crm.mail.message/"), 10)
         self.assertIn("and 20 more", new.body)
         # one mail: the note names it, as before
@@ -241,7 +241,7 @@ class TestMassActions(MassMixin, MailServerCase):
         self.assertEqual(first.contact_id, self.ivan, "kept as linked meanwhile")
         self.assertTrue(
             any(
-                "left as they were" in n
+                "Left as they were" in n
                 for n in self.notifications(self.user_sales.partner_id)
             )
         )
