@@ -14,6 +14,13 @@ FLAGS = [
     "out_manage",
 ]
 MANAGER_GROUP = "crm_mail_client.group_mail_manager"
+#: the rights a role stands for (``out_default``, the From chosen first, is
+#: a preference, not a right: no role sets or needs it)
+ROLES = {
+    "reader": {"in_read"},
+    "sender": {"in_read", "out_send", "out_read"},
+    "manager": set(FLAGS) - {"out_default"},
+}
 
 
 class CrmMailAccountAccess(models.Model):
@@ -52,6 +59,20 @@ class CrmMailAccountAccess(models.Model):
     out_unlink = fields.Boolean(string="Delete Outgoing")
     out_manage = fields.Boolean(string="Manage Outgoing Rights")
 
+    role = fields.Selection(
+        [
+            ("reader", "Reader"),
+            ("sender", "Sender"),
+            ("manager", "Manager"),
+            ("custom", "Custom"),
+        ],
+        compute="_compute_role",
+        inverse="_inverse_role",
+        help="Reader: reads incoming mail. Sender: also sends, and reads what "
+        "was sent. Manager: every right, also editing, deleting and giving "
+        "rights. Custom: the flags as set one by one.",
+    )
+
     _sql_constraints = [
         (
             "account_user_uniq",
@@ -59,6 +80,28 @@ class CrmMailAccountAccess(models.Model):
             "One line per user and account.",
         )
     ]
+
+    @api.depends(*FLAGS)
+    def _compute_role(self):
+        for line in self:
+            granted = {flag for flag in FLAGS if line[flag]} - {"out_default"}
+            line.role = next(
+                (role for role, flags in ROLES.items() if flags == granted), "custom"
+            )
+
+    def _role_flags(self):
+        flags = ROLES[self.role]
+        return {f: f in flags for f in FLAGS if f != "out_default"}
+
+    def _inverse_role(self):
+        for line in self.filtered(lambda rec: rec.role in ROLES):
+            line.write(line._role_flags())
+
+    @api.onchange("role")
+    def _onchange_role(self):
+        # the flags follow on the screen at once, not only once saved
+        if self.role in ROLES:
+            self.update(self._role_flags())
 
     @api.constrains("out_default", "user_id")
     def _check_one_default(self):

@@ -10,6 +10,7 @@ from ..mail_engine.addresses import domain_of
 from ..mail_engine.domains import company_name_from_domain, is_public_domain
 from ..mail_engine.mime_html import block_remote_images
 from .crm_mail_mass_job import MASS_NOW
+from .crm_mail_message_ingest import DUPLICATE, QUARANTINED, STORED
 
 #: the stored original of a fetched mail: never copied to a lead or chatter
 ORIGINAL_EML = ("original.eml", "message/rfc822")
@@ -382,6 +383,65 @@ class CrmMailMessage(models.Model):
             "type": "ir.actions.act_url",
             "url": f"/web/content/{original.id}?download=true",
             "target": "self",
+        }
+
+    def action_retry_quarantined(self):
+        """Read quarantined mail again from its original, as if fetched now
+        (after a fix of the reader, or of what broke storing it): what can be
+        read is stored as mail, in the quarantined mail's place; what still
+        cannot stays in quarantine with today's reason. For mail
+        administrators."""
+        if not self.env.user.has_group("crm_mail_client.group_mail_manager"):
+            raise AccessError(
+                self.env._(
+                    "Only mail administrators read quarantined mail again: ask "
+                    "one (a user with Mail: Administrator in Settings → Users)."
+                )
+            )
+        stored = 0
+        for mail in self.filtered(lambda m: m.state == "quarantined").sudo():
+            original = mail.attachment_ids.filtered(
+                lambda a: (a.name, a.mimetype) == ORIGINAL_EML
+            )[:1]
+            if not original:
+                continue
+            raw = original.raw
+            source = {
+                "folder_id": mail.folder_id.id,
+                "imap_uid": mail.imap_uid,
+                "imap_uidvalidity": mail.imap_uidvalidity,
+                "pop3_uidl": mail.pop3_uidl,
+            }
+            source = {k: v for k, v in source.items() if v}
+            account = mail.account_id
+            savepoint = self.env.cr.savepoint()
+            # its place and key are the mail's own: free them for it
+            mail.attachment_ids.unlink()
+            mail.unlink()
+            outcome, detail = self._ingest_raw(account, raw, source)
+            # a copy stored meanwhile takes the place: nothing is lost either
+            if outcome in (STORED, DUPLICATE):
+                savepoint.close(rollback=False)
+                stored += 1
+                continue
+            savepoint.close(rollback=True)
+            self.env.invalidate_all()
+            if outcome == QUARANTINED:
+                mail.error = detail
+        self.env.invalidate_all()
+        left = len(self) - stored
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "type": "success" if not left else "warning",
+                "message": self.env._(
+                    "Stored as mail: %(stored)s. Still in quarantine: %(left)s.",
+                    stored=stored,
+                    left=left,
+                ),
+                "next": {"type": "ir.actions.client", "tag": "soft_reload"},
+            },
         }
 
     def action_link_to(self):

@@ -236,6 +236,28 @@ class TestAccessRules(AccessFixture, TransactionCase):
         with self.assertRaises(AccessError):
             as_a.browse(line_b.id).unlink()
 
+    def test_roles_set_the_flags_within_the_granters_rights(self):
+        Access = self.env["crm.mail.account.access"]
+        user_e = new_test_user(self.env, login="mailuser_e", groups="base.group_user")
+        line = Access.create({"account_id": self.x.id, "user_id": user_e.id})
+        self.assertEqual(line.role, "reader", "a new line reads incoming mail")
+        line.role = "sender"
+        self.assertEqual(
+            (line.in_read, line.out_send, line.out_read, line.in_write),
+            (True, True, True, False),
+        )
+        line.role = "manager"
+        self.assertTrue(all(line[f] for f in ("in_manage", "out_manage", "out_unlink")))
+        self.assertFalse(line.out_default, "a preference, not a right")
+        line.write({"out_unlink": False})
+        self.assertEqual(line.role, "custom")
+        line.role = "reader"
+        # B manages the incoming rights of X only: a Sender is beyond him
+        as_b = line.with_user(self.user_b)
+        with self.assertRaises(AccessError):
+            as_b.role = "sender"
+        self.assertEqual(line.role, "reader")
+
     def test_default_sender_unique(self):
         Access = self.env["crm.mail.account.access"]
         Access.create(

@@ -4,6 +4,7 @@ from unittest.mock import patch
 
 import psycopg2
 
+from odoo.exceptions import AccessError
 from odoo.tests import tagged
 
 from .common import MailServerCase, make_mail
@@ -126,6 +127,45 @@ class TestFetch(MailServerCase):
         self.assertTrue(quarantined.error)
         raw = base64.b64decode(quarantined.attachment_ids.datas)
         self.assertEqual(raw.strip(), b"\x01\x02 not a mail at all \xff\xfe")
+
+    def test_quarantined_mail_read_again(self):
+        """*Read Again* stores what can be read now, in the quarantined
+        mail's place; what still cannot stays, with today's reason."""
+        self.deliver(b"\x01\x02 not a mail at all \xff\xfe")
+        self.deliver(make_mail(subject="Счёт", message_id="<q-retry@client.example>"))
+        account = self.make_account()
+        Message = type(self.env["crm.mail.message"])
+        with patch.object(Message, "_store_parsed", side_effect=RuntimeError("full")):
+            account._fetch_locked()
+        quarantined = self.messages(account, state="quarantined")
+        self.assertEqual(len(quarantined), 2)
+        with self.assertRaises(AccessError):
+            quarantined.with_user(self.user_sales).action_retry_quarantined()
+        quarantined_ids = quarantined.ids
+        result = quarantined.action_retry_quarantined()
+        self.assertIn("Stored as mail: 1", result["params"]["message"])
+        stored = self.messages(account, state="received")
+        self.assertEqual(stored.subject, "Счёт")
+        self.assertTrue(stored.imap_uid)
+        left = self.messages(account, state="quarantined")
+        self.assertEqual(len(left), 1)
+        self.assertIn("no mail header found", left.error)
+        self.assertEqual(
+            base64.b64decode(left.attachment_ids.datas).strip(),
+            b"\x01\x02 not a mail at all \xff\xfe",
+        )
+        # the stored mail's server place: fetched again, not stored twice
+        self.assertEqual(account._fetch_locked().counts["stored"], 0)
+        self.assertFalse(
+            self.env["ir.attachment"].search(
+                [
+                    ("res_model", "=", "crm.mail.message"),
+                    ("res_id", "in", quarantined_ids),
+                    ("res_id", "!=", left.id),
+                ]
+            ),
+            "no original left behind",
+        )
 
     def test_quarantine_reason_in_the_owners_language(self):
         self.env["res.lang"]._activate_lang("ru_RU")
