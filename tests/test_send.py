@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from unittest.mock import patch
 
+from lxml import etree
 from markupsafe import Markup
 
 import odoo
@@ -54,6 +55,7 @@ class SendCase(MailServerCase):
         )
         cls.peer.start()
         cls.addClassCleanup(cls.peer.stop)
+        cls.compose_view = cls.make_compose_test_view()
         cls.customer = cls.env["res.partner"].create(
             {
                 "name": "ООО Ромашка",
@@ -91,8 +93,26 @@ class SendCase(MailServerCase):
         return account
 
     def composer(self, user=None, **context):
+        """The composer's form; its contacts (``partner_ids``) are shown,
+        as the browser's recipient field links them (a test form cannot
+        run that widget: it writes the contact and his address)."""
         Compose = self.env["crm.mail.compose"].with_user(user or self.user_sales)
-        return Form(Compose.with_context(**context))
+        return Form(Compose.with_context(**context), view=self.compose_view)
+
+    @classmethod
+    def make_compose_test_view(cls):
+        view = cls.env.ref("crm_mail_client.crm_mail_compose_view_form")
+        tree = etree.fromstring(view.arch)
+        for node in tree.xpath("//field[@name='partner_ids']"):
+            node.set("invisible", "0")
+        return cls.env["ir.ui.view"].create(
+            {
+                "name": "crm.mail.compose.form (test: contacts shown)",
+                "model": "crm.mail.compose",
+                "type": "form",
+                "arch": etree.tostring(tree, encoding="unicode"),
+            }
+        )
 
     def send(self, form):
         """Send from the composer: it queues the mail, the cron sends it."""
@@ -150,6 +170,7 @@ class TestSend(SendCase):
                 form.partner_ids.add(self.contact)
                 self.assertIn("ivan@romashka.example", form.email_to)
                 form.email_to += ", Olga <olga@other.example>"
+                form.show_details = True  # the Cc, Bcc, Template link
                 form.email_cc = "boss@romashka.example"
                 form.email_bcc = "archive@crm.test"
                 form.subject = "Коммерческое предложение"
@@ -234,6 +255,7 @@ class TestSend(SendCase):
         form = self.composer(**action["context"])
         self.assertEqual(form.email_to, "Иван Петров <ivan@romashka.example>")
         self.assertFalse(form.email_cc)
+        self.assertFalse(form.show_details, "Cc, Bcc, Template behind one link")
         self.assertEqual(form.subject, "Re: Заказ 15")
         self.assertIn("Пришлите счёт", form.body)
         self.assertIn("<blockquote", form.body)
@@ -272,6 +294,7 @@ class TestSend(SendCase):
             form.email_to, "Иван Петров <ivan@romashka.example>, olga@other.example"
         )
         self.assertEqual(form.email_cc, "boss@romashka.example")
+        self.assertTrue(form.show_details, "copies are shown, not behind the link")
 
     def test_forward_keeps_attachments(self):
         account = self.make_sender()
@@ -310,6 +333,7 @@ class TestSend(SendCase):
         self.dovecot.create_folder(self.mailbox, "Sent")
         form = self.composer()
         form.email_to = "ivan@romashka.example"
+        form.show_details = True  # the Cc, Bcc, Template link
         form.email_bcc = "archive@crm.test"
         form.subject = "Копия в Отправленных"
         self.send(form)
@@ -547,6 +571,7 @@ class TestSend(SendCase):
         )
         form = self.composer()
         form.partner_ids.add(self.contact)
+        form.show_details = True  # the Cc, Bcc, Template link
         form.template_id = offer
         self.assertEqual(form.subject, "Предложение для Иван Петров")
         self.assertIn("Уважаемый Иван Петров", form.body)
@@ -567,6 +592,7 @@ class TestSend(SendCase):
         )
         action = original.with_user(self.user_sales).action_reply()
         form = self.composer(**action["context"])
+        form.show_details = True  # the Cc, Bcc, Template link
         form.template_id = answer
         self.assertEqual(form.subject, "Re: Заказ 16 (принят)")
         self.assertIn("Заказ от Иван Петров принят.", form.body)

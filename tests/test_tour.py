@@ -122,6 +122,7 @@ class TestComposeTour(MailServerCase, HttpCase):
             [("state", "=", "draft"), ("subject", "=", "Черновик предложения")]
         )
         self.assertEqual(draft.author_user_id, self.user_sales)
+        self.assertEqual(draft.email_to, "olga@other.example")
 
 
 @tagged("post_install", "-at_install")

@@ -48,6 +48,10 @@ class CrmMailCompose(models.TransientModel):
         help="The addresses that the Recipients put into To: removing a "
         "recipient takes his address out again."
     )
+    show_details = fields.Boolean(
+        string="Cc, Bcc, Template",
+        help="Cc, Bcc and Template are shown (at once when a mail has copies).",
+    )
     email_cc = fields.Char(string="Cc")
     email_bcc = fields.Char(string="Bcc")
     subject = fields.Char()
@@ -75,6 +79,9 @@ class CrmMailCompose(models.TransientModel):
         draft = self.env["crm.mail.message"].browse(values.get("draft_id"))
         if draft:
             values.update(self._values_from_draft(draft))
+            values["show_details"] = bool(
+                values.get("email_cc") or values.get("email_bcc")
+            )
             return values
         mode = self.env.context.get("crm_mail_compose_mode")
         parent = self.env["crm.mail.message"].browse(values.get("parent_id"))
@@ -100,6 +107,8 @@ class CrmMailCompose(models.TransientModel):
             values["chip_addresses"] = self._chip_addresses(
                 partners, values.get("email_to")
             )
+        # copies are shown when there are some (Reply All), else one link
+        values["show_details"] = bool(values.get("email_cc") or values.get("email_bcc"))
         if values.get("lead_id") and values.get("subject") is not None:
             values["subject"] = compose.add_lead_token(
                 values["subject"], values["lead_id"]

@@ -8,6 +8,7 @@ import { _t } from "@web/core/l10n/translation";
 import { formatDateTime } from "@web/core/l10n/dates";
 import { registry } from "@web/core/registry";
 import { standardFieldProps } from "@web/views/fields/standard_field_props";
+import { parseRecipients } from "@crm_mail_client/compose/crm_mail_recipients";
 
 const { DateTime } = luxon;
 
@@ -18,13 +19,8 @@ const { DateTime } = luxon;
  * @returns {string}
  */
 export function addressNames(addresses) {
-    const parts = (addresses || "").match(/("[^"]*"|[^,])+/g) || [];
-    return parts
-        .map((part) => {
-            const match = part.match(/^\s*"?([^"<]*?)"?\s*<([^>]*)>\s*$/);
-            return (match ? match[1] || match[2] : part).trim();
-        })
-        .filter(Boolean)
+    return parseRecipients(addresses)
+        .map((entry) => entry.name || entry.email)
         .join(", ");
 }
 

@@ -11,6 +11,43 @@ registry.category("web_tour.tours").add("crm_mail_client_compose_esc_tour", {
             run: "click",
         },
         {
+            content: "Type an address in the one recipient field",
+            trigger: ".modal .o_field_widget[name='email_to'] input",
+            run: "edit olga@other.example",
+        },
+        {
+            content: "...it is offered as it is",
+            trigger: ".modal .o_field_widget[name='email_to'] .dropdown-item:contains('olga@other.example')",
+            run: "click",
+        },
+        {
+            content: "...and becomes a chip",
+            trigger: ".modal .o_crm_mail_recipient[data-email='olga@other.example']:not(.text-bg-danger)",
+        },
+        {
+            content: "Cc and Bcc wait behind a link",
+            trigger: ".modal:not(:has(.o_field_widget[name='email_cc'])) .o_crm_mail_reveal",
+            run: "click",
+        },
+        {
+            content: "...which shows them",
+            trigger: ".modal .o_field_widget[name='email_cc'] input",
+        },
+        {
+            content: "Text that is no address",
+            trigger: ".modal .o_field_widget[name='email_to'] input",
+            run: "edit no address here && press Enter",
+        },
+        {
+            content: "...is a red chip",
+            trigger: ".modal .o_crm_mail_recipient.text-bg-danger .o_crm_mail_recipient_remove",
+            run: "click",
+        },
+        {
+            content: "...removed with its cross",
+            trigger: ".modal .o_field_widget[name='email_to']:not(:has(.text-bg-danger))",
+        },
+        {
             content: "Write a subject",
             trigger: ".modal .o_field_widget[name='subject'] input",
             run: "edit Черновик предложения",

@@ -73,7 +73,13 @@ registry.category("web_tour.tours").add("crm_mail_client_reply_tour", {
         },
         {
             content: "The reply is addressed to the sender",
-            trigger: ".modal .o_field_widget[name='email_to'] input:value(ivan@romashka.example)",
+            trigger: ".modal .o_field_widget[name='email_to'] .o_crm_mail_recipient[data-email='ivan@romashka.example']",
+            run() {
+                const chips = document.querySelectorAll(".modal .o_crm_mail_recipient");
+                if (chips.length !== 1) {
+                    throw new Error(`the recipient shows ${chips.length} times`);
+                }
+            },
         },
         {
             content: "Subject prefixed once",
