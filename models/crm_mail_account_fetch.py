@@ -256,7 +256,38 @@ class CrmMailAccount(models.Model):
             # re-read checkpoints: another process may have advanced them
             self.invalidate_recordset()
             self.folder_ids.invalidate_recordset()
-            return self._fetch(deadline or time.monotonic() + ACCOUNT_BUDGET)
+            newest = self._newest_message_id()
+            run = self._fetch(deadline or time.monotonic() + ACCOUNT_BUDGET)
+            if run and run.counts["stored"]:
+                self._notify_new_mail(newest)
+            return run
+
+    def _newest_message_id(self):
+        """The newest mail id of all accounts (one probe of the primary key;
+        this account's mail stored by this run comes after it: the account
+        is fetched by one process at a time)."""
+        self.env.cr.execute("SELECT max(id) FROM crm_mail_message")
+        return self.env.cr.fetchone()[0] or 0
+
+    def _notify_new_mail(self, after_id):
+        """Tell the open screens of each user who may read some of the mail
+        stored after ``after_id`` (their own record rules decide, user by
+        user: nobody else hears of it) that new mail arrived."""
+        Message = self.env["crm.mail.message"].sudo()
+        new = Message.search([("account_id", "=", self.id), ("id", ">", after_id)])
+        if not new:
+            return
+        managers = self.env.ref("crm_mail_client.group_mail_manager").sudo().users
+        candidates = (
+            self.sudo().user_id | self.sudo().access_ids.user_id | managers
+        ).filtered(lambda u: u.active and not u.share)
+        for user in candidates:
+            readable = new.with_user(user)._filtered_access("read")
+            if readable:
+                user._bus_send(
+                    "crm_mail_client/new_mail",
+                    {"account_id": self.id, "count": len(readable)},
+                )
 
     def _fetch(self, deadline):
         run = FetchRun(self, self.max_per_run or 50, deadline)

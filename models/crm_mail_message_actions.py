@@ -332,7 +332,7 @@ class CrmMailMessage(models.Model):
                 "title": self.env._("Checking mail"),
                 "message": self.env._(
                     "%(accounts)s are being fetched in the background; new "
-                    "mail shows in the list when you reload it.",
+                    "mail shows in the list as it arrives.",
                     accounts=", ".join(accounts[:5].mapped("name"))
                     + ("…" if len(accounts) > 5 else ""),
                 ),

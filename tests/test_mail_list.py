@@ -2,6 +2,7 @@
 after the subject, the user's unread counts (menu and search panel), the
 account column only for readers of several accounts, postpone presets."""
 
+import json
 from datetime import datetime
 
 import pytz
@@ -136,3 +137,37 @@ class TestMailList(RpcMixin, MailServerCase, HttpCase):
         lead = mail.with_user(self.user_sales).action_create_lead()
         self.assertTrue(lead)
         self.assertNotIn("action_create_lead", offered(self.user_sales))
+
+    def test_new_mail_is_announced_to_its_readers_only(self):
+        stranger = new_test_user(
+            self.env,
+            login="crm_mail_stranger2",
+            groups="sales_team.group_sale_salesman",
+        )
+        sender_only = new_test_user(
+            self.env,
+            login="crm_mail_sender_only",
+            groups="sales_team.group_sale_salesman",
+        )
+        self.grant(self.account, sender_only, in_read=False, out_send=True)
+
+        def announced(user):
+            self.env.cr.precommit.run()  # bus rows are written at commit
+            return [
+                json.loads(message)
+                for message in self.env["bus.bus"]
+                .sudo()
+                .search([("channel", "like", f'"res.partner",{user.partner_id.id}]')])
+                .mapped("message")
+                if "crm_mail_client/new_mail" in message
+            ]
+
+        self.fetch("Заказ 1", "Заказ 2")
+        (note,) = announced(self.user_sales)
+        self.assertEqual(note["payload"], {"account_id": self.account.id, "count": 2})
+        self.assertTrue(announced(self.env.ref("base.user_admin")), "administrators")
+        self.assertFalse(announced(stranger), "no right on the account")
+        self.assertFalse(announced(sender_only), "sends, does not read incoming")
+        # nothing new: nothing announced
+        self.account._fetch_locked()
+        self.assertEqual(len(announced(self.user_sales)), 1)

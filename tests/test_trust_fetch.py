@@ -570,6 +570,9 @@ class TestTrustFetch(MailServerCase):
             return self.env.cr.sql_log_count - before, time.monotonic() - started
 
         account._fetch_locked()  # the mail is stored; later runs find none
+        # a run after one that stored mail (and told its readers) starts
+        # with other caches: measured from the second run on
+        account._fetch_locked()
         queries_few, _seconds = queries_of_a_run(3)
         queries_many, _seconds = queries_of_a_run(3000)
         self.assertEqual(queries_many, queries_few)

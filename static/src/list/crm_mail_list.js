@@ -8,6 +8,7 @@ import {
     Component,
     onMounted,
     onPatched,
+    onWillUnmount,
     useExternalListener,
     useState,
     useSubEnv,
@@ -101,6 +102,17 @@ export class CrmMailListController extends ListController {
         );
         onMounted(() => this.highlight());
         onPatched(() => this.highlight());
+        // new mail fetched (Check Mail, the cron): the list shows it, unless
+        // the user is choosing rows or editing one
+        const bus = this.env.services.bus_service;
+        const onNewMail = () => {
+            const root = this.model.root;
+            if (!root.selection?.length && !root.editedRecord) {
+                root.load();
+            }
+        };
+        bus.subscribe("crm_mail_client/new_mail", onNewMail);
+        onWillUnmount(() => bus.unsubscribe("crm_mail_client/new_mail", onNewMail));
     }
 
     get className() {

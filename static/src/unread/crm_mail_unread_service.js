@@ -42,6 +42,7 @@ export const crmMailUnreadService = {
         }
 
         bus_service.subscribe("crm_mail_client/unread_changed", () => refresh());
+        bus_service.subscribe("crm_mail_client/new_mail", () => refresh());
         const inMailApp = () => {
             if (menu.getCurrentApp()?.xmlid === MAIL_APP) {
                 refresh();
