@@ -233,3 +233,20 @@ def set_signature(body_html, signature_html):
         etree.tostring(child, encoding="unicode", method="html") for child in root
     )
     return inner
+
+
+def has_text(body_html):
+    """Whether a composed body holds text the user wrote or quoted (the
+    signature block alone is not a mail).
+
+    :param str body_html: the body being composed
+    :return: bool
+    """
+    root = lxml_html.fragment_fromstring(
+        body_html or "<p><br/></p>", create_parent="div"
+    )
+    for block in root.xpath(
+        f'//div[contains(concat(" ", @class, " "), " {SIGNATURE_CLASS} ")]'
+    ):
+        block.drop_tree()
+    return bool(root.text_content().strip())

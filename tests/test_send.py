@@ -130,6 +130,50 @@ class SendCase(MailServerCase):
 
 @tagged("post_install", "-at_install")
 class TestSend(SendCase):
+    def test_autosave_keeps_one_draft_and_discard_removes_it(self):
+        self.make_sender()
+        Message = self.env["crm.mail.message"]
+        form = self.composer()
+        wizard = form.save()
+        self.assertFalse(wizard.action_autosave(), "nothing written yet")
+        form.email_to = "olga@other.example"
+        form.subject = "Автосохранение"
+        wizard = form.save()
+        draft = Message.browse(wizard.action_autosave())
+        self.assertEqual((draft.state, draft.subject), ("draft", "Автосохранение"))
+        self.assertEqual(draft.author_user_id, self.user_sales)
+        self.assertEqual(wizard.draft_id, draft)
+        wizard.subject = "Автосохранение 2"
+        self.assertEqual(wizard.action_autosave(), draft.id, "the same draft")
+        self.assertEqual(draft.subject, "Автосохранение 2")
+        with real_smtp():
+            wizard.action_send()
+            Message._cron_send_mail()
+        self.assertEqual(draft.state, "sent", "the draft itself was sent")
+        self.assertEqual(
+            Message.search_count([("subject", "like", "Автосохранение")]), 1
+        )
+        # discarded: the draft kept on its own goes with it
+        form = self.composer()
+        form.email_to = "olga@other.example"
+        form.subject = "На выброс"
+        wizard = form.save()
+        gone = Message.browse(wizard.action_autosave())
+        wizard.action_discard_autosave()
+        self.assertFalse(gone.exists())
+        # a draft saved by the user and reopened stays when discarded
+        form = self.composer()
+        form.email_to = "olga@other.example"
+        form.subject = "Оставить"
+        form.save().action_save_draft()
+        kept = Message.search([("subject", "=", "Оставить")])
+        wizard = self.composer(
+            **kept.with_user(self.user_sales).action_edit_draft()["context"]
+        ).save()
+        wizard.action_autosave()
+        wizard.action_discard_autosave()
+        self.assertTrue(kept.exists())
+
     def test_removing_a_recipient_takes_his_address_out(self):
         account = self.make_sender()
         account.access_ids.filtered(

@@ -67,6 +67,10 @@ class CrmMailCompose(models.TransientModel):
     parent_id = fields.Many2one("crm.mail.message", string="Reply To Mail")
     lead_id = fields.Many2one("crm.lead")
     draft_id = fields.Many2one("crm.mail.message")
+    autosaved = fields.Boolean(
+        help="The draft was kept by the composer on its own while the mail "
+        "was written: Discard removes it."
+    )
     recipient_count = fields.Integer(compute="_compute_recipient_count")
 
     # ------------------------------------------------------------
@@ -337,6 +341,37 @@ class CrmMailCompose(models.TransientModel):
                 "next": {"type": "ir.actions.act_window_close"},
             },
         }
+
+    def action_autosave(self):
+        """Keep the mail being written in Drafts, the composer staying open
+        (the browser calls it every half minute while the mail changes): a
+        closed tab or a crash loses nothing.
+
+        :return: the draft's id, or False when there is nothing to keep yet
+            or it may not be kept (*Save Draft* then says why)
+        """
+        self.ensure_one()
+        if self.composition_mode != "single" or not (
+            self.email_to or self.subject or compose.has_text(self.body or "")
+        ):
+            return False
+        try:
+            self._check_ready(sending=False)
+        except UserError:
+            return False
+        fresh = not self.draft_id
+        mail = self._save_message("draft")
+        if fresh:
+            self.write({"draft_id": mail.id, "autosaved": True})
+        return mail.id
+
+    def action_discard_autosave(self):
+        """Discard: a draft the composer kept on its own goes with the mail
+        (a draft the user saved before, and reopened, stays)."""
+        self.ensure_one()
+        if self.autosaved and self.draft_id.state == "draft":
+            self.draft_id.unlink()
+        return True
 
     # ------------------------------------------------------------
     # BUSINESS

@@ -127,3 +127,11 @@ def test_signature_set_replaced_and_removed():
     assert "<p>Hello</p>" in body and "<blockquote>old</blockquote>" in body
     assert compose.set_signature("<p>x</p>", "<p><br></p>") == "<p>x</p>"
     assert "Anna" in compose.set_signature("", "<p>Anna</p>")
+
+
+def test_has_text_ignores_the_signature():
+    signed = compose.set_signature("<p><br/></p>", "<p>Anna, sales</p>")
+    assert not compose.has_text(signed)
+    assert not compose.has_text("")
+    assert compose.has_text(compose.set_signature("<p>Добрый день</p>", "<p>Anna</p>"))
+    assert compose.has_text("<blockquote>quoted</blockquote>")
