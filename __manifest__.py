@@ -22,6 +22,7 @@
         "security/crm_mail_security.xml",
         "security/crm_mail_rule_security.xml",
         "security/ir.model.access.csv",
+        "security/crm_mail_wizard_security.xml",
         "data/ir_cron_data.xml",
         "data/res_partner_category_data.xml",
         "views/crm_mail_message_views.xml",

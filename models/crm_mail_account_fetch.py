@@ -282,7 +282,11 @@ class CrmMailAccount(models.Model):
             self.sudo().user_id | self.sudo().access_ids.user_id | managers
         ).filtered(lambda u: u.active and not u.share)
         for user in candidates:
-            readable = new.with_user(user)._filtered_access("read")
+            # his rules in his companies (the fetching user's may differ)
+            as_user = new.with_user(user).with_context(
+                allowed_company_ids=user.company_ids.ids
+            )
+            readable = as_user._filtered_access("read")
             if readable:
                 user._bus_send(
                     "crm_mail_client/new_mail",

@@ -415,12 +415,38 @@ class CrmMailMessage(models.Model):
             source = {k: v for k, v in source.items() if v}
             account = mail.account_id
             savepoint = self.env.cr.savepoint()
-            # its place and key are the mail's own: free them for it
-            mail.attachment_ids.unlink()
-            mail.unlink()
+            # its server place and key go to the mail read again; without
+            # them, removing it later asks nothing of the server
+            mail.write(
+                {
+                    "folder_id": False,
+                    "imap_uid": False,
+                    "imap_uidvalidity": False,
+                    "pop3_uidl": False,
+                    "dedupe_key": f"retry:{mail.id}",
+                }
+            )
             outcome, detail = self._ingest_raw(account, raw, source)
             # a copy stored meanwhile takes the place: nothing is lost either
+            kept = self.browse()
             if outcome in (STORED, DUPLICATE):
+                kept = self.sudo().search(
+                    [
+                        ("account_id", "=", account.id),
+                        ("dedupe_key", "=", detail),
+                        ("id", "!=", mail.id),
+                    ],
+                    limit=1,
+                )
+            if kept:
+                if not kept.attachment_ids.filtered(
+                    lambda a: (a.name, a.mimetype) == ORIGINAL_EML
+                ):
+                    # the original stays, whatever the account keeps of new mail
+                    original.write({"res_id": kept.id})
+                moved = original if original.res_id == kept.id else original.browse()
+                (mail.attachment_ids - moved).unlink()
+                mail.unlink()
                 savepoint.close(rollback=False)
                 stored += 1
                 continue

@@ -142,11 +142,19 @@ class TestFetch(MailServerCase):
         with self.assertRaises(AccessError):
             quarantined.with_user(self.user_sales).action_retry_quarantined()
         quarantined_ids = quarantined.ids
+        # the mail read again keeps its place on the server (no delete is
+        # asked of it) and its original (also where new mail keeps none)
+        account.write({"delete_on_server_with_record": True, "keep_original": False})
         result = quarantined.action_retry_quarantined()
         self.assertIn("Stored as mail: 1", result["params"]["message"])
         stored = self.messages(account, state="received")
         self.assertEqual(stored.subject, "Счёт")
         self.assertTrue(stored.imap_uid)
+        self.assertFalse(
+            self.env["crm.mail.server.action"].search([("account_id", "=", account.id)])
+        )
+        (original,) = stored.attachment_ids.filtered(lambda a: a.name == "original.eml")
+        self.assertIn(b"<q-retry@client.example>", original.raw)
         left = self.messages(account, state="quarantined")
         self.assertEqual(len(left), 1)
         self.assertIn("no mail header found", left.error)

@@ -9,6 +9,7 @@ import pytz
 from freezegun import freeze_time
 from lxml import etree
 
+from odoo.exceptions import AccessError
 from odoo.tests import HttpCase, new_test_user, tagged
 
 from ..models.crm_mail_message_list import SNIPPET_CHARS, make_snippet
@@ -171,3 +172,56 @@ class TestMailList(RpcMixin, MailServerCase, HttpCase):
         # nothing new: nothing announced
         self.account._fetch_locked()
         self.assertEqual(len(announced(self.user_sales)), 1)
+
+    def test_wizards_are_their_users_own(self):
+        """An unsent mail in the composer (and any other wizard) is its
+        user's alone: another user can neither read nor change it."""
+        form_user = self.user_sales
+        other = new_test_user(
+            self.env, login="crm_mail_other", groups="sales_team.group_sale_salesman"
+        )
+        self.grant(self.account, other, in_read=True, out_send=True)
+        wizard = (
+            self.env["crm.mail.compose"]
+            .with_user(form_user)
+            .create({"email_to": "olga@other.example", "subject": "Тайна"})
+        )
+        as_other = self.env["crm.mail.compose"].with_user(other)
+        self.assertFalse(as_other.search([("id", "=", wizard.id)]))
+        with self.assertRaises(AccessError):
+            as_other.browse(wizard.id).write({"email_bcc": "x@evil.example"})
+        for model in (
+            "crm.mail.link.wizard",
+            "crm.mail.log.note.wizard",
+            "crm.mail.postpone.wizard",
+            "crm.mail.blacklist.wizard",
+            "crm.mail.rule.test",
+            "crm.mail.setup.wizard",
+        ):
+            rules = self.env["ir.rule"].search([("model_id.model", "=", model)])
+            self.assertIn("create_uid", " ".join(rules.mapped("domain_force")), model)
+
+    def test_announcing_new_mail_across_companies(self):
+        """A mail administrator of another company is among the users
+        asked: his own companies decide, and the fetch never fails on him."""
+        other_company = self.env["res.company"].create({"name": "Филиал"})
+        admin_b = new_test_user(
+            self.env,
+            login="crm_mail_admin_b",
+            groups="sales_team.group_sale_salesman,crm_mail_client.group_mail_manager",
+            company_id=other_company.id,
+            company_ids=[(6, 0, other_company.ids)],
+        )
+        self.deliver(make_mail(subject="Заказ филиала"))
+        account = self.account.with_context(allowed_company_ids=self.env.company.ids)
+        run = account._fetch_locked()
+        self.assertEqual(run.counts["stored"], 1)
+        self.env.cr.precommit.run()
+        told = (
+            self.env["bus.bus"]
+            .sudo()
+            .search([("channel", "like", f'"res.partner",{admin_b.partner_id.id}]')])
+        )
+        self.assertFalse(
+            [m for m in told.mapped("message") if "crm_mail_client/new_mail" in m]
+        )

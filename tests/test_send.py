@@ -161,18 +161,35 @@ class TestSend(SendCase):
         gone = Message.browse(wizard.action_autosave())
         wizard.action_discard_autosave()
         self.assertFalse(gone.exists())
-        # a draft saved by the user and reopened stays when discarded
+        # a draft saved by the user and reopened stays as he left it when
+        # the changes are discarded: autosave does not write into it
         form = self.composer()
         form.email_to = "olga@other.example"
         form.subject = "Оставить"
         form.save().action_save_draft()
         kept = Message.search([("subject", "=", "Оставить")])
-        wizard = self.composer(
+        form = self.composer(
             **kept.with_user(self.user_sales).action_edit_draft()["context"]
-        ).save()
-        wizard.action_autosave()
+        )
+        form.subject = "Оставить, но иначе"
+        wizard = form.save()
+        self.assertFalse(wizard.action_autosave())
         wizard.action_discard_autosave()
-        self.assertTrue(kept.exists())
+        self.assertEqual(kept.subject, "Оставить")
+        # a mail sent from another window is never pulled back to Drafts
+        form = self.composer()
+        form.email_to = "olga@other.example"
+        form.subject = "Два окна"
+        first, second = form.save(), form.save()
+        draft = Message.browse(first.action_autosave())
+        second.draft_id = draft
+        second.autosaved = True
+        first.action_send()
+        self.assertEqual(draft.state, "outgoing")
+        self.assertFalse(second.action_autosave())
+        with self.assertRaises(UserError):
+            second.action_save_draft()
+        self.assertEqual(draft.state, "outgoing")
 
     def test_removing_a_recipient_takes_his_address_out(self):
         account = self.make_sender()

@@ -355,6 +355,12 @@ class CrmMailCompose(models.TransientModel):
             self.email_to or self.subject or compose.has_text(self.body or "")
         ):
             return False
+        if self.draft_id and not self.autosaved:
+            # a draft the user saved and reopened changes only when he says
+            # so (Save Draft, Send): Discard must find it as he left it
+            return False
+        if self.draft_id.state not in (False, "draft"):
+            return False  # sent or queued meanwhile, from another window
         try:
             self._check_ready(sending=False)
         except UserError:
@@ -447,6 +453,15 @@ class CrmMailCompose(models.TransientModel):
             state, self.partner_ids, email_to, self.subject or "", self.body
         )
         mail = self.draft_id
+        if mail and mail.state not in ("draft", "error"):
+            # queued or sent meanwhile (from another window): never pulled
+            # back, never sent twice
+            raise UserError(
+                self.env._(
+                    "This mail has left Drafts meanwhile (sent or queued from "
+                    "another window); find it under Mail > Sent or Outbox."
+                )
+            )
         if mail:
             mail.check_access("write")
             # the draft keeps its author, direction and the mail it answers

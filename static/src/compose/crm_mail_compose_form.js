@@ -143,6 +143,8 @@ export class CrmMailComposeController extends FormController {
 
     async closeComposer() {
         this.closingConfirmed = true;
+        // an autosave under way may be making the draft to remove
+        await this.autosavePromise;
         const record = this.model.root;
         if (this.autosavedId && record.resId) {
             // discarded: the draft kept on its own goes too
