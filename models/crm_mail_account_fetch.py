@@ -274,7 +274,14 @@ class CrmMailAccount(models.Model):
         stored after ``after_id`` (their own record rules decide, user by
         user: nobody else hears of it) that new mail arrived."""
         Message = self.env["crm.mail.message"].sudo()
-        new = Message.search([("account_id", "=", self.id), ("id", ">", after_id)])
+        # what the fetch stored (not a draft written meanwhile)
+        new = Message.search(
+            [
+                ("account_id", "=", self.id),
+                ("id", ">", after_id),
+                ("state", "in", ("received", "quarantined")),
+            ]
+        )
         if not new:
             return
         managers = self.env.ref("crm_mail_client.group_mail_manager").sudo().users

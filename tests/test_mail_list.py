@@ -4,6 +4,7 @@ account column only for readers of several accounts, postpone presets."""
 
 import json
 from datetime import datetime
+from unittest.mock import patch
 
 import pytz
 from freezegun import freeze_time
@@ -163,7 +164,23 @@ class TestMailList(RpcMixin, MailServerCase, HttpCase):
                 if "crm_mail_client/new_mail" in message
             ]
 
-        self.fetch("Заказ 1", "Заказ 2")
+        Account = type(self.account)
+        fetch = Account._fetch
+
+        def fetch_while_a_draft_is_written(account, deadline):
+            self.env["crm.mail.message"].create(
+                {
+                    "account_id": account.id,
+                    "direction": "outgoing",
+                    "state": "draft",
+                    "subject": "Черновик",
+                    "author_user_id": self.user_sales.id,
+                }
+            )
+            return fetch(account, deadline)
+
+        with patch.object(Account, "_fetch", fetch_while_a_draft_is_written):
+            self.fetch("Заказ 1", "Заказ 2")
         (note,) = announced(self.user_sales)
         self.assertEqual(note["payload"], {"account_id": self.account.id, "count": 2})
         self.assertTrue(announced(self.env.ref("base.user_admin")), "administrators")
