@@ -10,6 +10,9 @@ import base64
 import contextlib
 import imaplib
 import re
+import select
+import ssl
+import time
 from dataclasses import dataclass
 
 from .exceptions import AuthError, ConnectError, ProtocolError, TLSError
@@ -267,6 +270,13 @@ def _chunks(items, size):
 # ------------------------------------------------------------------ session
 
 
+#: untagged responses during IDLE that say the selected folder changed
+IDLE_CHANGE = re.compile(rb"^\* \d+ (EXISTS|EXPUNGE|RECENT|FETCH)\b", re.IGNORECASE)
+#: how long one wait for the socket lasts inside IDLE (s): the deadline is
+#: checked at least this often
+IDLE_POLL = 30.0
+
+
 class ImapSession:
     """A logged-in IMAP connection. Open with :meth:`open`; use ``with``."""
 
@@ -408,6 +418,98 @@ class ImapSession:
         if current and current[0] == folder and (readonly or not current[1]):
             return current[2]
         return self.select(folder, readonly)[0]
+
+    @property
+    def can_idle(self):
+        """The server announces IDLE (RFC 2177)."""
+        return "IDLE" in self.capabilities
+
+    def idle(self, folder, timeout):
+        """Wait in IDLE on ``folder`` until the server reports a change
+        (new, expunged or re-flagged mail) or ``timeout`` seconds pass, then
+        end IDLE. The watcher calls it in a loop, with a timeout well under
+        the server's own (Gmail ends IDLE after ~29 minutes).
+
+        :param str folder: the folder to watch
+        :param float timeout: seconds to wait at most
+        :return: the changes reported (``b"3 EXISTS"``...); empty on timeout
+        :raise ProtocolError: the server has no IDLE, refuses it or says BYE
+        :raise MailEngineError: the connection failed (reconnect)
+        """
+        if not self.can_idle:
+            raise ProtocolError(
+                f"IDLE not offered ({self.config.server})", code="idle_not_offered"
+            )
+        self._ensure_selected(folder)
+        imap = self._imap
+        changes = []
+        with translate_errors(self.config.server):
+            tag = imap._new_tag()
+            imap.send(tag + b" IDLE\r\n")
+            while True:
+                line = self._idle_line(tag)
+                if line.startswith(b"+"):
+                    break
+                self._note_change(line, changes)
+            deadline = time.monotonic() + timeout
+            while not changes:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                if self._readable(min(left, IDLE_POLL)):
+                    self._note_change(self._idle_line(tag), changes)
+            imap.send(b"DONE\r\n")
+            while True:
+                line = self._idle_line(tag)
+                if line.startswith(tag):
+                    break
+                self._note_change(line, changes)
+        # the folder's UIDNEXT is no longer the one SELECT gave: select anew
+        self._selected = None
+        return changes
+
+    def _idle_line(self, tag):
+        line = self._imap._get_line()
+        if line.startswith(b"* BYE"):
+            raise ProtocolError(
+                f"the server ended the session ({self.config.server})",
+                code="bye",
+                detail=line.decode("utf-8", "replace"),
+            )
+        if line.startswith(tag) and not line[len(tag) :].strip().upper().startswith(
+            b"OK"
+        ):
+            raise ProtocolError(
+                f"IDLE refused ({self.config.server})",
+                detail=line.decode("utf-8", "replace"),
+            )
+        return line
+
+    @staticmethod
+    def _note_change(line, changes):
+        if IDLE_CHANGE.match(line):
+            changes.append(line[2:].strip())
+
+    def _readable(self, wait):
+        """Whether a line can be read, waiting up to ``wait`` seconds. Data
+        may already sit in TLS's or imaplib's buffers, where ``select``
+        does not look."""
+        imap = self._imap
+        sock = imap.sock
+        if isinstance(sock, ssl.SSLSocket) and sock.pending():
+            return True
+        timeout = sock.gettimeout()
+        sock.setblocking(False)
+        try:
+            buffered = bool(imap.file.peek(1))
+        except (ssl.SSLWantReadError, BlockingIOError):
+            buffered = False  # nothing read ahead, nothing arrived yet
+        finally:
+            sock.settimeout(timeout)
+        if buffered:
+            return True
+        readable, _w, _x = select.select([sock], [], [], wait)
+        return bool(readable)
 
     def search_uids(self, folder, above_uid=0, since=None):
         """UIDs of the messages above a checkpoint, optionally since a date.

@@ -349,3 +349,43 @@ def test_default_fetch_folders_gmail_and_names():
 def test_uid_set():
     assert uid_set([5, 1, 2, 3, 9, 10, 3]) == "1:3,5,9:10"
     assert uid_set([7]) == "7"
+
+
+# ------------------------------------------------------------------ IDLE
+
+
+def test_idle_wakes_on_new_mail(dovecot, incoming_config, mailbox):
+    """A mail delivered while the session waits in IDLE is reported within
+    seconds, and fetched by the same session right after."""
+    import threading
+
+    config = incoming_config("imap", "ssl")
+    with ImapSession.open(config) as session:
+        assert session.can_idle
+        _validity, before = session.search_uids("INBOX")
+        timer = threading.Timer(0.5, dovecot.deliver, (mailbox.login, mail("idle")))
+        timer.start()
+        started = time.monotonic()
+        changes = session.idle("INBOX", timeout=60)
+        waited = time.monotonic() - started
+        timer.join()
+        assert any(change.endswith(b"EXISTS") for change in changes), changes
+        assert waited < 30, waited
+        _validity, after = session.search_uids("INBOX")
+        assert len(after) == len(before) + 1
+
+
+def test_idle_times_out_and_the_session_goes_on(dovecot, incoming_config, mailbox):
+    config = incoming_config("imap", "starttls")
+    with ImapSession.open(config) as session:
+        started = time.monotonic()
+        assert session.idle("INBOX", timeout=1.5) == []
+        assert 1.4 < time.monotonic() - started < 15
+        # the session answers commands after IDLE
+        dovecot.deliver(mailbox.login, mail("after idle"))
+        _validity, uids = session.search_uids("INBOX")
+        assert uids
+        # a change reported before IDLE began is not lost
+        dovecot.deliver(mailbox.login, mail("between"))
+        changes = session.idle("INBOX", timeout=20)
+        assert any(change.endswith(b"EXISTS") for change in changes), changes
