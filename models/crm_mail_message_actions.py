@@ -369,14 +369,18 @@ class CrmMailMessage(models.Model):
             },
         }
 
+    def _original_eml(self):
+        """The stored originals (.eml) of these mails, as the server gave them."""
+        return self.attachment_ids.filtered(
+            lambda a: (a.name, a.mimetype) == ORIGINAL_EML
+        )
+
     def action_download_original(self):
         """The mail as the server gave it (.eml): what a quarantined mail
         was, for whoever investigates it."""
         self.ensure_one()
         self.check_access("read")
-        original = self.attachment_ids.filtered(
-            lambda a: (a.name, a.mimetype) == ORIGINAL_EML
-        )[:1]
+        original = self._original_eml()[:1]
         if not original:
             raise UserError(self.env._("The original of this mail was not kept."))
         return {
@@ -400,19 +404,11 @@ class CrmMailMessage(models.Model):
             )
         stored = 0
         for mail in self.filtered(lambda m: m.state == "quarantined").sudo():
-            original = mail.attachment_ids.filtered(
-                lambda a: (a.name, a.mimetype) == ORIGINAL_EML
-            )[:1]
+            original = mail._original_eml()[:1]
             if not original:
                 continue
             raw = original.raw
-            source = {
-                "folder_id": mail.folder_id.id,
-                "imap_uid": mail.imap_uid,
-                "imap_uidvalidity": mail.imap_uidvalidity,
-                "pop3_uidl": mail.pop3_uidl,
-            }
-            source = {k: v for k, v in source.items() if v}
+            source = mail._server_place()
             account = mail.account_id
             savepoint = self.env.cr.savepoint()
             # its server place and key go to the mail read again; without
@@ -439,9 +435,7 @@ class CrmMailMessage(models.Model):
                     limit=1,
                 )
             if kept:
-                if not kept.attachment_ids.filtered(
-                    lambda a: (a.name, a.mimetype) == ORIGINAL_EML
-                ):
+                if not kept._original_eml():
                     # the original stays, whatever the account keeps of new mail
                     original.write({"res_id": kept.id})
                 moved = original if original.res_id == kept.id else original.browse()
@@ -601,9 +595,7 @@ class CrmMailMessage(models.Model):
         return [r for r in (self.lead_id, self.contact_id, self.partner_id) if r]
 
     def _attachments_to_copy(self):
-        return self.attachment_ids.filtered(
-            lambda a: (a.name, a.mimetype) != ORIGINAL_EML
-        )
+        return self.attachment_ids - self._original_eml()
 
     def _copy_attachments_to(self, record):
         """Copies of the mails' attachments on ``record``.

@@ -98,7 +98,7 @@ export class CrmMailComposeController extends FormController {
             if (!(await record.save({ reload: false, onError: () => false }))) {
                 return;
             }
-            const draftId = await this.env.services.orm.silent.call(
+            const draftId = await this.orm.silent.call(
                 "crm.mail.compose",
                 "action_autosave",
                 [[record.resId]]
@@ -148,7 +148,7 @@ export class CrmMailComposeController extends FormController {
         const record = this.model.root;
         if (this.autosavedId && record.resId) {
             // discarded: the draft kept on its own goes too
-            await this.env.services.orm.call("crm.mail.compose", "action_discard_autosave", [
+            await this.orm.call("crm.mail.compose", "action_discard_autosave", [
                 [record.resId],
             ]);
         }
