@@ -137,7 +137,7 @@ def main(argv=None):
     pg = Postgres(DEMO_DIR / "pg")
     dovecot = Dovecot(DEMO_DIR / "dovecot")
     smtp = None
-    odoo = None
+    odoo = watcher = None
     try:
         pg.start()
         dovecot.start()
@@ -219,10 +219,22 @@ def main(argv=None):
             "--log-level=warn",
         )
         odoo = subprocess.Popen(cmd, env=odoo_env.odoo_env(tree), cwd=DEMO_DIR)
+        # the mail watcher beside it, as in production: mail delivered into
+        # the demo mailboxes shows up within seconds (IMAP IDLE)
+        watcher = subprocess.Popen(
+            odoo_env.odoo_command(tree, DEMO_DIR, pg, "crm_mail_watch", *base),
+            env=odoo_env.odoo_env(tree),
+            cwd=DEMO_DIR,
+        )
+
+        def stop(*_args):
+            watcher.terminate()
+            odoo.terminate()
+
         # started in the background (`&`), SIGINT is ignored by default: the
         # demo stops on it as on SIGTERM
         for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, lambda *_: odoo.terminate())
+            signal.signal(signum, stop)
         print(
             f"\n>>> Odoo:      http://127.0.0.1:{args.port}\n"
             ">>> Logins:    admin / admin (administrator), "
@@ -231,6 +243,8 @@ def main(argv=None):
             f"(IMAPS 127.0.0.1:{dovecot.imaps_port}, "
             f"SMTPS 127.0.0.1:{smtp.smtps_port})\n"
             f">>> Sign-in:   {OAUTH_MAILBOX} (OAuth2, no password)\n"
+            ">>> Live:      the mail watcher (odoo-bin crm_mail_watch) keeps the "
+            "mailboxes in IMAP IDLE\n"
             ">>> Ctrl-C (or SIGTERM) stops everything.",
             flush=True,
         )
@@ -238,17 +252,18 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("\n>>> stopping")
     finally:
-        if odoo and odoo.poll() is None:
-            odoo.terminate()
-            try:
-                odoo.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                odoo.kill()
+        for process in (watcher, odoo):
+            if process and process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    process.kill()
         if smtp:
             smtp.stop()
         dovecot.stop()
         pg.stop()
-        print(">>> stopped Odoo, SMTP peer, Dovecot and PostgreSQL")
+        print(">>> stopped Odoo, the mail watcher, SMTP peer, Dovecot and PostgreSQL")
 
 
 if __name__ == "__main__":

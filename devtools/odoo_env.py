@@ -91,16 +91,20 @@ def odoo_command(tree, workdir, pg, *args, python=None, script=False):
         its gevent process again from ``sys.argv[0]``, which ``-m`` breaks
     """
     addons = [str(addons_dir(workdir)), str(Path(tree, "odoo", "addons"))]
-    # a subcommand (shell, ...) must come first
+    # a subcommand (shell, ...) comes first
     subcommand = [args[0]] if args and not args[0].startswith("-") else []
     args = args[len(subcommand) :]
     launcher = ["-m", "odoo"]
     if script:
         found = [Path(tree, "odoo-bin"), Path(tree, "setup", "odoo")]
         launcher = [str(next(path for path in found if path.is_file()))]
+    # "--addons-path=..." also before a subcommand: Odoo then finds the
+    # commands of our addon (``crm_mail_watch``) too
+    before = [f"--addons-path={','.join(addons)}"] if subcommand else []
     return [
         python or sys.executable,
         *launcher,
+        *before,
         *subcommand,
         "--addons-path",
         ",".join(addons),

@@ -70,6 +70,8 @@ def run_lints(summary):
             str(REPO / "mail_engine"),
             str(REPO / "__manifest__.py"),
             str(REPO / "__init__.py"),
+            str(REPO / "watcher.py"),
+            str(REPO / "cli"),
         ],
         cwd=REPO,
     )

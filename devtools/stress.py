@@ -18,8 +18,9 @@ equal the last UID of each folder.
 Then ``stress_faults.py`` runs the other faults on the same database:
 Dovecot stopped mid-fetch, "Fetch now" during a cron run, UIDVALIDITY
 change, a 25 MB mail and 200 attachments (peak RSS), hostile mail fuzz, a
-message the server refuses to FETCH, UIDs beyond 2^31; and
-``stress_prefork.py`` a prefork server draining a backlog within its limits.
+message the server refuses to FETCH, UIDs beyond 2^31; ``stress_prefork.py``
+a prefork server draining a backlog within its limits; and
+``stress_watch.py`` two mail watchers (IMAP IDLE), one killed with -9.
 """
 
 import hashlib
@@ -260,10 +261,12 @@ def run(tree, workdir, pg, dovecot, template_db, mails=2000, corpora_files=()):
     results.append(("stress: checkpoints = last UID", ok, f"{got} vs {on_server}"))
     # the other faults (Dovecot down, Fetch now, UIDVALIDITY, size, fuzz,
     # a refused message, UIDs beyond 2^31), then a prefork server's limits
-    from . import stress_faults, stress_prefork
+    # and the mail watcher's processes (live arrival: leases, kill -9)
+    from . import stress_faults, stress_prefork, stress_watch
 
     results.extend(stress_faults.run(tree, workdir, pg, dovecot))
     results.extend(stress_prefork.run(tree, workdir, pg, dovecot))
+    results.extend(stress_watch.run(tree, workdir, pg, dovecot))
     return results
 
 

@@ -275,6 +275,8 @@ IDLE_CHANGE = re.compile(rb"^\* \d+ (EXISTS|EXPUNGE|RECENT|FETCH)\b", re.IGNOREC
 #: how long one wait for the socket lasts inside IDLE (s): the deadline is
 #: checked at least this often
 IDLE_POLL = 30.0
+#: the same when a stop event may end the wait: how soon it is noticed
+STOP_POLL = 1.0
 
 
 class ImapSession:
@@ -284,6 +286,7 @@ class ImapSession:
         self._imap = imap
         self.config = config
         self._selected = None  # (folder, readonly, uidvalidity, uidnext)
+        self._exists = 0  # messages in the folder at the last SELECT
 
     @classmethod
     def open(cls, config):
@@ -393,6 +396,7 @@ class ImapSession:
         with translate_errors(self.config.server):
             typ, data = self._imap.select(_mailbox_arg(folder), readonly)
             self._check(typ, data, f"SELECT {folder}")
+            self._exists = int(data[-1]) if data and data[-1] else 0
             uidvalidity = self._response_int("UIDVALIDITY")
             uidnext = self._response_int("UIDNEXT")
             if uidnext is None:  # optional before IMAP4rev2: ask STATUS
@@ -406,6 +410,10 @@ class ImapSession:
             )
         self._selected = (folder, readonly, uidvalidity, uidnext)
         return uidvalidity, uidnext
+
+    def message_count(self):
+        """Messages in the folder last selected (its ``EXISTS`` then)."""
+        return self._exists
 
     def _response_int(self, name):
         _typ, data = self._imap.response(name)
@@ -424,15 +432,19 @@ class ImapSession:
         """The server announces IDLE (RFC 2177)."""
         return "IDLE" in self.capabilities
 
-    def idle(self, folder, timeout):
+    def idle(self, folder, timeout, stop=None):
         """Wait in IDLE on ``folder`` until the server reports a change
         (new, expunged or re-flagged mail) or ``timeout`` seconds pass, then
         end IDLE. The watcher calls it in a loop, with a timeout well under
         the server's own (Gmail ends IDLE after ~29 minutes).
 
-        :param str folder: the folder to watch
+        :param str folder: the folder to watch (the selection is kept when
+            it already is: what changed since that SELECT is reported)
         :param float timeout: seconds to wait at most
+        :param stop: a ``threading.Event`` that ends the wait early when
+            set (checked every second)
         :return: the changes reported (``b"3 EXISTS"``...); empty on timeout
+            or stop
         :raise ProtocolError: the server has no IDLE, refuses it or says BYE
         :raise MailEngineError: the connection failed (reconnect)
         """
@@ -452,11 +464,12 @@ class ImapSession:
                     break
                 self._note_change(line, changes)
             deadline = time.monotonic() + timeout
-            while not changes:
+            poll = IDLE_POLL if stop is None else STOP_POLL
+            while not changes and not (stop is not None and stop.is_set()):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
-                if self._readable(min(left, IDLE_POLL)):
+                if self._readable(min(left, poll)):
                     self._note_change(self._idle_line(tag), changes)
             imap.send(b"DONE\r\n")
             while True:

@@ -8,6 +8,7 @@ from . import crm_mail_account_fetch
 from . import crm_mail_account_fetch_imap
 from . import crm_mail_account_fetch_pop3
 from . import crm_mail_account_server_sync
+from . import crm_mail_account_watch
 from . import crm_mail_account_alert
 from . import crm_mail_folder
 from . import crm_mail_message

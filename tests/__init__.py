@@ -21,3 +21,4 @@ from . import test_mass_actions
 from . import test_oauth
 from . import test_rights_ui
 from . import test_mail_list
+from . import test_live_arrival

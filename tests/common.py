@@ -145,6 +145,19 @@ class MailServerCase(TransactionCase):
             .create({"account_id": account.id, "user_id": user.id, **flags})
         )
 
+    def bus_notices(self, user, kind="crm_mail_client/new_mail"):
+        """The bus notifications of type ``kind`` sent to ``user`` so far
+        (written at commit: the pending ones are flushed first)."""
+        self.env.cr.precommit.run()
+        return [
+            json.loads(message)
+            for message in self.env["bus.bus"]
+            .sudo()
+            .search([("channel", "like", f'"res.partner",{user.partner_id.id}]')])
+            .mapped("message")
+            if kind in message
+        ]
+
     def assert_failed(self, action, account, text):
         """The connection action reported ``text`` and kept it on the account."""
         self.assertEqual(action["params"]["type"], "danger")

@@ -2,7 +2,6 @@
 after the subject, the user's unread counts (menu and search panel), the
 account column only for readers of several accounts, postpone presets."""
 
-import json
 from datetime import datetime
 from unittest.mock import patch
 
@@ -154,15 +153,7 @@ class TestMailList(RpcMixin, MailServerCase, HttpCase):
         self.grant(self.account, sender_only, in_read=False, out_send=True)
 
         def announced(user):
-            self.env.cr.precommit.run()  # bus rows are written at commit
-            return [
-                json.loads(message)
-                for message in self.env["bus.bus"]
-                .sudo()
-                .search([("channel", "like", f'"res.partner",{user.partner_id.id}]')])
-                .mapped("message")
-                if "crm_mail_client/new_mail" in message
-            ]
+            return self.bus_notices(user)
 
         Account = type(self.account)
         fetch = Account._fetch
@@ -233,12 +224,4 @@ class TestMailList(RpcMixin, MailServerCase, HttpCase):
         account = self.account.with_context(allowed_company_ids=self.env.company.ids)
         run = account._fetch_locked()
         self.assertEqual(run.counts["stored"], 1)
-        self.env.cr.precommit.run()
-        told = (
-            self.env["bus.bus"]
-            .sudo()
-            .search([("channel", "like", f'"res.partner",{admin_b.partner_id.id}]')])
-        )
-        self.assertFalse(
-            [m for m in told.mapped("message") if "crm_mail_client/new_mail" in m]
-        )
+        self.assertFalse(self.bus_notices(admin_b))
