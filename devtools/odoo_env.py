@@ -142,3 +142,23 @@ def run_odoo(tree, workdir, pg, args, log_path, timeout=3600, python=None, input
             cwd=str(workdir),
         )
     return proc.returncode, Path(log_path).read_text(errors="replace")
+
+
+def spawn_odoo(tree, workdir, pg, args, log_path, script=False):
+    """Start a long-running Odoo process (a server, the mail watcher) in a
+    session of its own, its output in ``log_path``; stop it by its PID.
+
+    :return: the ``subprocess.Popen``, with its open log as ``.log``
+    """
+    cmd = odoo_command(tree, workdir, pg, *args, script=script)
+    log = open(log_path, "w")  # noqa: SIM115 - closed with the process
+    proc = subprocess.Popen(
+        cmd,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=odoo_env(tree),
+        cwd=str(workdir),
+        start_new_session=True,
+    )
+    proc.log = log
+    return proc

@@ -89,15 +89,7 @@ def run(tree, workdir, pg, dovecot, mails=1500):
         "--log-level=info",
     ]
     started = time.monotonic()
-    with open(server_log, "w") as out:
-        server = subprocess.Popen(
-            odoo_env.odoo_command(tree, workdir, pg, *args, script=True),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=odoo_env.odoo_env(tree),
-            cwd=workdir,
-            start_new_session=True,
-        )
+    server = odoo_env.spawn_odoo(tree, workdir, pg, args, server_log, script=True)
     try:
         stored = 0
         while time.monotonic() - started < DRAIN_SECONDS and server.poll() is None:
@@ -142,3 +134,4 @@ def _stop(server):
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
+    server.log.close()

@@ -9,9 +9,11 @@ Runs on the stress database (see ``stress.py``), with committed data, as
    account is watched by exactly one process);
 3. A is killed with SIGKILL: B holds both leases within a minute, and mail
    delivered then is stored;
-4. the IMAP connections are cut (Dovecot's imap processes killed), then
+4. an account syncing read marks: mail read in another mail program is
+   read for its owner within seconds;
+5. the IMAP connections are cut (Dovecot's imap processes killed), then
    Dovecot restarts: mail delivered after each is stored;
-5. B stops on SIGTERM and frees its leases; every mail was stored exactly
+6. B stops on SIGTERM and frees its leases; every mail was stored exactly
    once.
 """
 
@@ -53,22 +55,10 @@ for box in info["boxes"]:
 """
 
 
-def start_watcher(tree, workdir, pg, log_name, *extra):
-    """An ``odoo-bin crm_mail_watch`` process on the stress database."""
-    cmd = odoo_env.odoo_command(
-        tree, workdir, pg, "crm_mail_watch", "-d", DB, "--log-level=info", *extra
-    )
-    log = open(Path(workdir) / log_name, "w")  # noqa: SIM115 - closed by stop
-    proc = subprocess.Popen(
-        cmd,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=odoo_env.odoo_env(tree),
-        cwd=workdir,
-        start_new_session=True,
-    )
-    proc.log = log
-    return proc
+def start_watcher(tree, workdir, pg, log_name, *extra, db=DB):
+    """An ``odoo-bin crm_mail_watch`` process (on the stress database)."""
+    args = ["crm_mail_watch", "-d", db, "--log-level=info", *extra]
+    return odoo_env.spawn_odoo(tree, workdir, pg, args, Path(workdir) / log_name)
 
 
 def stop_watcher(proc, sig=signal.SIGTERM, wait=30):
@@ -81,10 +71,16 @@ def stop_watcher(proc, sig=signal.SIGTERM, wait=30):
         except subprocess.TimeoutExpired:
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait()
-            proc.log.close()
+            _close_log(proc)
             return None
-    proc.log.close()
+    _close_log(proc)
     return time.monotonic() - started
+
+
+def _close_log(proc):
+    log = getattr(proc, "log", None)
+    if log is not None:
+        log.close()
 
 
 def leases(pg, db=DB):
@@ -132,6 +128,36 @@ def deliver_and_wait(pg, dovecot, box, account_id, tag, db=DB):
         lambda: int(pg.psql(sql, db=db, user=pg.user) or 0), ARRIVAL
     )
     return round(waited, 2) if stored else None
+
+
+def _read_elsewhere(pg, dovecot, box, account_id):
+    """Another mail program reads every mail of ``box``: the owner's read
+    marks follow within seconds (IDLE reports the flags, the fetch syncs)."""
+    from mail_engine.imap_session import ImapSession
+    from mail_engine.sessions import ServerConfig
+
+    config = ServerConfig(
+        host=dovecot.host,
+        port=dovecot.imaps_port,
+        security="ssl",
+        login=box,
+        password=PASSWORD,
+        ca_pem=dovecot.ca_pem,
+    )
+    total = dovecot.message_count(box)
+    with ImapSession.open(config) as desktop:
+        desktop.set_flag("INBOX", list(range(1, total + 1)), "\\Seen")
+    sql = (
+        "SELECT count(*) FROM crm_mail_message_seen s JOIN crm_mail_message m "
+        f"ON m.id = s.message_id WHERE m.account_id = {account_id} "
+        "AND s.user_id = 2 AND s.is_read"
+    )
+    done, waited = wait_for(lambda: _count(pg, sql) >= total, ARRIVAL)
+    return (
+        "watch: read elsewhere, read here",
+        bool(done),
+        f"{_count(pg, sql)} of {total} read for the owner after {waited:.1f}s",
+    )
 
 
 def run(tree, workdir, pg, dovecot):
@@ -212,6 +238,17 @@ def run(tree, workdir, pg, dovecot):
                 f"seconds to stored: {got}",
             )
         )
+
+        # two-way: read in a desktop client -> read for the owner, live
+        first, first_id = BOXES[0], ids[0]
+        pg.psql(
+            "UPDATE crm_mail_account SET sync_flags = true, user_id = 2 "
+            f"WHERE id = {first_id}",
+            db=DB,
+            user=pg.user,
+        )
+        deliver_and_wait(pg, dovecot, first, first_id, "sync")  # a sync run
+        results.append(_read_elsewhere(pg, dovecot, first, first_id))
 
         # connections cut without a goodbye: kill Dovecot's imap processes
         imap_pids = [

@@ -262,6 +262,23 @@ def uid_set(uids):
     return ",".join(str(a) if a == b else f"{a}:{b}" for a, b in ranges)
 
 
+def parse_uid_set(text):
+    """The UIDs of an IMAP sequence set such as ``1:3,7`` (no ``*``).
+
+    >>> sorted(parse_uid_set("1:3,7"))
+    [1, 2, 3, 7]
+    """
+    uids = set()
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        first, _sep, last = part.partition(":")
+        low, high = sorted((int(first), int(last or first)))
+        uids.update(range(low, high + 1))
+    return uids
+
+
 def _chunks(items, size):
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -287,6 +304,8 @@ class ImapSession:
         self.config = config
         self._selected = None  # (folder, readonly, uidvalidity, uidnext)
         self._exists = 0  # messages in the folder at the last SELECT
+        self._modseq = None  # its HIGHESTMODSEQ then (CONDSTORE enabled)
+        self.sync_mode = None  # "qresync", "condstore" once enabled
 
     @classmethod
     def open(cls, config):
@@ -399,6 +418,8 @@ class ImapSession:
             self._exists = int(data[-1]) if data and data[-1] else 0
             uidvalidity = self._response_int("UIDVALIDITY")
             uidnext = self._response_int("UIDNEXT")
+            # sent once CONDSTORE is enabled (see :meth:`enable_sync`)
+            self._modseq = self._response_int("HIGHESTMODSEQ")
             if uidnext is None:  # optional before IMAP4rev2: ask STATUS
                 typ, data = self._imap.status(_mailbox_arg(folder), "(UIDNEXT)")
                 self._check(typ, data, "STATUS")
@@ -410,6 +431,83 @@ class ImapSession:
             )
         self._selected = (folder, readonly, uidvalidity, uidnext)
         return uidvalidity, uidnext
+
+    # ------------------------------------------------------------ sync
+
+    def enable_sync(self):
+        """Ask for the server's change tracking (RFC 7162): QRESYNC (flag
+        changes and expunged UIDs since a mod-sequence, one command) where
+        offered, else CONDSTORE (flag changes only).
+
+        :return: ``"qresync"``, ``"condstore"`` or None (neither offered)
+        """
+        caps = self.capabilities
+        wanted = next((m for m in ("QRESYNC", "CONDSTORE") if m in caps), None)
+        if wanted is None or "ENABLE" not in caps:
+            return None
+        with translate_errors(self.config.server):
+            typ, data = self._imap._simple_command("ENABLE", wanted)
+            self._imap._untagged_response(typ, data, "ENABLED")
+        self._check(typ, data, "ENABLE")
+        self._selected = None  # the next SELECT reports HIGHESTMODSEQ
+        self.sync_mode = wanted.lower()
+        return self.sync_mode
+
+    @property
+    def highest_modseq(self):
+        """HIGHESTMODSEQ of the folder last selected (None without CONDSTORE
+        or when the server keeps no mod-sequences for it)."""
+        return self._modseq
+
+    def changes_since(self, folder, modseq, up_to_uid):
+        """Flags changed and messages expunged since ``modseq``.
+
+        :param str folder: folder name
+        :param int modseq: the HIGHESTMODSEQ known from an earlier run
+        :param int up_to_uid: only UIDs up to this one (what was fetched)
+        :return: ``({uid: set of flags}, set of expunged UIDs or None when
+            the server cannot tell (CONDSTORE without QRESYNC))``
+        """
+        self._ensure_selected(folder)
+        changed, vanished = {}, None
+        if up_to_uid < 1:
+            return changed, set()
+        modifiers = f"(CHANGEDSINCE {int(modseq)}"
+        modifiers += " VANISHED)" if self.sync_mode == "qresync" else ")"
+        with translate_errors(self.config.server):
+            typ, data = self._imap.uid(
+                "FETCH", f"1:{int(up_to_uid)}", "(FLAGS)", modifiers
+            )
+            earlier = self._imap.untagged_responses.pop("VANISHED", [])
+        self._check(typ, data, "FETCH CHANGEDSINCE")
+        for item in data or ():
+            if isinstance(item, tuple):
+                item = item[0]
+            if not isinstance(item, bytes):
+                continue
+            uid = _UID_RE.search(item)
+            flags = _FLAGS_RE.search(item)
+            if uid and flags:
+                changed[int(uid.group(1))] = set(flags.group(1).decode().split())
+        if self.sync_mode == "qresync":
+            vanished = set()
+            for item in earlier:
+                text = item.decode() if isinstance(item, bytes) else str(item)
+                vanished |= parse_uid_set(text.replace("(EARLIER)", "").strip())
+        return changed, vanished
+
+    def search(self, folder, criteria):
+        """UIDs matching a UID SEARCH (e.g. ``"UID 1:40 SEEN"``).
+
+        :param str folder: folder name
+        :param str criteria: the search keys (ASCII)
+        :return: sorted list of UIDs
+        """
+        self._ensure_selected(folder)
+        with translate_errors(self.config.server):
+            typ, data = self._imap.uid("SEARCH", criteria)
+        self._check(typ, data, "SEARCH")
+        return sorted(int(u) for u in b" ".join(d for d in data if d).split())
 
     def message_count(self):
         """Messages in the folder last selected (its ``EXISTS`` then)."""
@@ -655,14 +753,25 @@ class ImapSession:
             found.update(int(u) for u in b" ".join(d for d in data if d).split())
         return sorted(found & set(uids))
 
-    def _store(self, folder, uids, flag):
+    def _store(self, folder, uids, flag, add=True):
         self._ensure_selected(folder, readonly=False)
+        command = "+FLAGS.SILENT" if add else "-FLAGS.SILENT"
         for chunk in _chunks(sorted(set(uids)), UIDS_PER_COMMAND):
             with translate_errors(self.config.server):
                 typ, data = self._imap.uid(
-                    "STORE", uid_set(chunk), "+FLAGS.SILENT", f"({flag})"
+                    "STORE", uid_set(chunk), command, f"({flag})"
                 )
             self._check(typ, data, "STORE")
+
+    def set_flag(self, folder, uids, flag, add=True):
+        """Set (or with ``add=False`` remove) a flag on messages.
+
+        :param str folder: folder name
+        :param uids: UIDs of the messages
+        :param str flag: ``\\Seen``, ``\\Answered``...
+        """
+        if uids:
+            self._store(folder, uids, flag, add=add)
 
     def mark_seen(self, folder, uids):
         """Set ``\\Seen`` on messages.

@@ -114,6 +114,15 @@ class CrmMailAccount(models.Model):
     mark_as_read = fields.Boolean(
         help="Mark fetched mail as read on the server (IMAP)."
     )
+    sync_flags = fields.Boolean(
+        string="Sync Read Marks with the Server",
+        help="IMAP: reading a mail in the CRM marks it read on the server, "
+        "unread removes the mark, replying marks it answered; a mail read "
+        "in another mail program is read in the CRM too, and one deleted or "
+        'moved away there is marked "Gone from the server". Whose marks: '
+        "the owner's for a personal mailbox; for a shared mailbox, read by "
+        "anybody in the CRM is read on the server.",
+    )
     delete_after_days = fields.Integer(
         help="Delete mail from the server this many days after it was "
         "fetched. 0: never."

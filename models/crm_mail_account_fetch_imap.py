@@ -22,6 +22,9 @@ class CrmMailAccount(models.Model):
     def _fetch_imap(self, run):
         Folder = self.env["crm.mail.folder"]
         with ImapSession.open(self._incoming_config()) as session:
+            if self.sync_flags:
+                # before any SELECT: they then report HIGHESTMODSEQ
+                session.enable_sync()
             infos = session.list_folders()
             Folder._sync_from_server(self, infos)
             names = set(Folder._fetch_names(self, infos))
@@ -33,6 +36,7 @@ class CrmMailAccount(models.Model):
                     break
                 self._fetch_imap_folder(session, folder, run)
                 self._commit_point(run)
+                self._pull_server_state(session, folder)
                 self._apply_imap_actions(session, folder, expire=True)
 
     def _fetch_imap_folder(self, session, folder, run):

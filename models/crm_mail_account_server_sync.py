@@ -1,13 +1,19 @@
 import logging
 from datetime import timedelta
 
-from odoo import fields, models
+from odoo import api, fields, models
+from odoo.tools import SQL
 
-from ..mail_engine.exceptions import ProtocolError
+from ..mail_engine.exceptions import MailEngineError, ProtocolError
+from ..mail_engine.imap_session import ImapSession
 from .crm_mail_message import SERVER_STATES
 from .crm_mail_message_ingest import REFUSED_KEY
 
 _logger = logging.getLogger(__name__)
+
+#: without QRESYNC, a folder's messages are compared in full (deleted or
+#: moved away, read elsewhere) once every this many runs
+FULL_SYNC_EVERY = 5
 
 
 class CrmMailAccount(models.Model):
@@ -57,13 +63,19 @@ class CrmMailAccount(models.Model):
             stale.unlink()  # renumbered: those places no longer exist
             rows -= stale
             seen = [r.imap_uid for r in rows if r.action == "seen"]
+            unseen = [r.imap_uid for r in rows if r.action == "unseen"]
+            answered = [r.imap_uid for r in rows if r.action == "answered"]
             delete = [r.imap_uid for r in rows if r.action == "delete"]
             if folder.uidvalidity == uidvalidity:
                 delete += expired
             session.mark_seen(folder.name, seen)
+            session.set_flag(folder.name, unseen, "\\Seen", add=False)
+            session.set_flag(folder.name, answered, "\\Answered")
             session.delete(folder.name, delete)
             # the server confirmed: now the queue forgets them
             rows.unlink()
+            self._note_server_seen(folder, uidvalidity, seen, True)
+            self._note_server_seen(folder, uidvalidity, unseen, False)
             self.env["crm.mail.message"].sudo().search(
                 [
                     ("folder_id", "=", folder.id),
@@ -73,6 +85,160 @@ class CrmMailAccount(models.Model):
                 ]
             ).write({"server_deleted": True})
             self._commit_server_sync()
+
+    def _note_server_seen(self, folder, uidvalidity, uids, seen):
+        """Remember what the server shows now for these messages."""
+        if not uids:
+            return
+        self.env["crm.mail.message"].flush_model()
+        self.env.cr.execute(
+            SQL(
+                "UPDATE crm_mail_message SET server_seen = %s WHERE folder_id = %s "
+                "AND imap_uidvalidity = %s AND imap_uid = ANY(%s)",
+                seen,
+                folder.id,
+                uidvalidity,
+                list(uids),
+            )
+        )
+        self.env["crm.mail.message"].invalidate_model(["server_seen"])
+
+    # ------------------------------------------------------------
+    # READ MARKS FROM THE SERVER
+    # ------------------------------------------------------------
+
+    def _pull_server_state(self, session, folder):
+        """What another mail program did in this folder since the last run:
+        mail read or unread there is read or unread for the owner here (a
+        personal mailbox), mail deleted or moved away is marked *Gone from
+        the server* (never deleted here).
+
+        With QRESYNC one command tells both (RFC 7162: changes since the
+        folder's last HIGHESTMODSEQ); with CONDSTORE alone it tells the
+        flags; otherwise, and for deletions without QRESYNC, every
+        :data:`FULL_SYNC_EVERY` runs the folder's UIDs and its read ones
+        are compared with what is stored. Only a difference from what the
+        server showed last (``server_seen``) changes a read mark: a mark
+        made here and not yet pushed is never undone.
+
+        :param session: the open :class:`ImapSession`, sync enabled
+        :param folder: a fetched ``crm.mail.folder`` of this account
+        """
+        last = folder.last_uid
+        if not self.sync_flags or not last:
+            return
+        uidvalidity, _uidnext = session.select(folder.name)
+        if uidvalidity != folder.uidvalidity:
+            return
+        modseq, known = session.highest_modseq, folder.highest_modseq
+        # a server may keep no mod-sequences for a folder (no HIGHESTMODSEQ)
+        mode = session.sync_mode if modseq else None
+        due = folder.sync_countdown <= 0
+        incremental = bool(mode and known) and (mode == "qresync" or not due)
+        if (incremental and modseq == known) or (not mode and not due):
+            folder.sync_countdown -= 1
+            return
+        full = not incremental
+        if full:
+            present = set(session.search(folder.name, f"UID 1:{last}"))
+            seen = set(session.search(folder.name, f"UID 1:{last} SEEN"))
+            flags = {uid: uid in seen for uid in present}
+            vanished = None
+        else:
+            changed, vanished = session.changes_since(folder.name, known, last)
+            flags = {uid: "\\Seen" in marks for uid, marks in changed.items()}
+            present = None
+        domain = [
+            ("folder_id", "=", folder.id),
+            ("imap_uidvalidity", "=", uidvalidity),
+            ("imap_uid", ">", 0),
+            ("imap_uid", "<=", last),
+            ("server_deleted", "=", False),
+        ]
+        if not full:
+            domain.append(("imap_uid", "in", list(set(flags) | (vanished or set()))))
+        mails = (
+            self.env["crm.mail.message"]
+            .sudo()
+            .search_fetch(domain, ["imap_uid", "server_seen"])
+        )
+        if full:
+            gone = mails.filtered(lambda m: m.imap_uid not in present)
+        else:
+            gone = mails.filtered(lambda m: m.imap_uid in (vanished or ()))
+        gone.write({"server_removed": True, "server_deleted": True})
+        changed = (mails - gone).filtered(
+            lambda m: m.imap_uid in flags and flags[m.imap_uid] != m.server_seen
+        )
+        now_read = changed.filtered(lambda m: flags[m.imap_uid])
+        now_unread = changed - now_read
+        now_read.write({"server_seen": True})
+        now_unread.write({"server_seen": False})
+        self._owner_reads(now_read, now_unread)
+        folder.write(
+            {
+                "highest_modseq": modseq or 0,
+                "sync_countdown": FULL_SYNC_EVERY
+                if full
+                else folder.sync_countdown - 1,
+            }
+        )
+        if gone or changed:
+            _logger.info(
+                "Account %s, %s: %s read and %s unread on the server, %s gone.",
+                self.id,
+                folder.name,
+                len(now_read),
+                len(now_unread),
+                len(gone),
+            )
+
+    def _owner_reads(self, now_read, now_unread):
+        """The owner of a personal mailbox reads (or unreads) here what he
+        did on the server; a shared mailbox's marks stay per person."""
+        owner = self.user_id
+        if not owner or not (now_read or now_unread):
+            return
+        Seen = self.env["crm.mail.message.seen"].sudo()
+        if now_read:
+            Seen.with_user(owner)._mark_read(now_read.ids)
+        if now_unread:
+            Seen.search(
+                [("message_id", "in", now_unread.ids), ("user_id", "=", owner.id)]
+            )._mark_unread()
+        owner._bus_send("crm_mail_client/unread_changed", {})
+
+    # ------------------------------------------------------------
+    # READ MARKS TO THE SERVER
+    # ------------------------------------------------------------
+
+    @api.model
+    def _cron_push_flags(self):
+        """Set the read and answered marks queued by the CRM on the server
+        (woken by each mark; an account being fetched right now is left to
+        its fetch, which does the queue first, and tried again soon).
+
+        WARNING: meant for cron usage only - commits per account.
+        """
+        Action = self.env["crm.mail.server.action"].sudo()
+        pending = Action.search([("action", "in", ("seen", "unseen", "answered"))])
+        cron = self.env.ref("crm_mail_client.ir_cron_push_flags").sudo()
+        for account in pending.account_id.filtered(
+            lambda a: a.active and a.protocol == "imap"
+        ):
+            with account._fetch_lock() as got:
+                if not got:
+                    cron._trigger(fields.Datetime.now() + timedelta(minutes=1))
+                    continue
+                folders = pending.filtered(lambda r, a=account: r.account_id == a)
+                try:
+                    if account.auth_method != "password":
+                        account._oauth_access_token(commit=account._auto_commit())
+                    with ImapSession.open(account._incoming_config()) as session:
+                        account._apply_imap_actions(session, folders.folder_id)
+                except MailEngineError as exc:
+                    # left queued: the next fetch of the account does them
+                    _logger.info("Account %s: flags not pushed: %s", account.id, exc)
 
     def _expired_imap(self, folder):
         """UIDs of the folder's mail stored longer ago than *delete after*."""

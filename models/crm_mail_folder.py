@@ -49,6 +49,19 @@ class CrmMailFolder(models.Model):
     present = fields.Boolean(
         default=True, readonly=True, help="Seen in the last listing."
     )
+    highest_modseq = ImapUid(
+        string="HIGHESTMODSEQ",
+        readonly=True,
+        copy=False,
+        help="The server's change counter of the folder at the last sync "
+        "of read marks (RFC 7162): what changed after it is asked for.",
+    )
+    sync_countdown = fields.Integer(
+        readonly=True,
+        copy=False,
+        help="Runs left before the next full comparison of this folder's "
+        "messages with the server (servers without QRESYNC).",
+    )
     backlog = fields.Boolean(
         readonly=True,
         copy=False,

@@ -40,6 +40,18 @@ class CrmMailMessage(models.Model):
         readonly=True, help="Attachments that were not saved, and why."
     )
     server_deleted = fields.Boolean(readonly=True, copy=False)
+    server_removed = fields.Boolean(
+        string="Gone from the Server",
+        readonly=True,
+        copy=False,
+        help="Deleted or moved away on the server by another mail program "
+        "(found when the account syncs its read marks). The mail stays here.",
+    )
+    server_seen = fields.Boolean(
+        readonly=True,
+        copy=False,
+        help="Read on the server, as last known (accounts that sync read marks).",
+    )
 
     @api.model
     def _ingest_raw(self, account, raw, source, cache=None):

@@ -40,15 +40,17 @@ class CrmMailMessageSeen(models.Model):
             )
         )
         self.invalidate_model(["is_read"])
-        self.env["crm.mail.message"].browse(message_ids).invalidate_recordset(
-            ["is_unread"]
-        )
+        Message = self.env["crm.mail.message"]
+        Message.browse(message_ids).invalidate_recordset(["is_unread"])
+        Message._queue_flag_push(message_ids)
 
     def _mark_unread(self):
         """Unread again; a row that remembers "show images" stays, unread."""
+        message_ids = self.message_id.ids
         keep = self.filtered("show_images")
         keep.is_read = False
         (self - keep).unlink()
+        self.env["crm.mail.message"]._queue_flag_push(message_ids)
 
     _sql_constraints = [
         ("uniq", "UNIQUE(message_id, user_id)", "A mail is read once per user.")

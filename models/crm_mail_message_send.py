@@ -433,6 +433,7 @@ class CrmMailMessage(models.Model):
                     "answered_date": self.date,
                 }
             )
+            parent._queue_answered()
 
     def _claim(self):
         """Mark this queued mail 'sending', unless it is no longer queued:

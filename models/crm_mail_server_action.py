@@ -6,8 +6,8 @@ from .sql_indexes import create_partial_unique_indexes
 
 
 class CrmMailServerAction(models.Model):
-    """What a fetch still has to do on the server: mark a message read or
-    delete it.
+    """What a fetch still has to do on the server: mark a message read,
+    unread or answered, or delete it.
 
     Rows are written in the same transaction as the mails they concern (so
     a crash never forgets them) and removed only once the server confirmed
@@ -25,7 +25,13 @@ class CrmMailServerAction(models.Model):
         "crm.mail.account", required=True, ondelete="cascade", index=True
     )
     action = fields.Selection(
-        [("seen", "Mark Read"), ("delete", "Delete")], required=True
+        [
+            ("seen", "Mark Read"),
+            ("unseen", "Mark Unread"),
+            ("answered", "Mark Answered"),
+            ("delete", "Delete"),
+        ],
+        required=True,
     )
     folder_id = fields.Many2one("crm.mail.folder", ondelete="cascade")
     imap_uidvalidity = ImapUid(string="IMAP UIDVALIDITY")

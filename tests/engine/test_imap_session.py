@@ -389,3 +389,41 @@ def test_idle_times_out_and_the_session_goes_on(dovecot, incoming_config, mailbo
         dovecot.deliver(mailbox.login, mail("between"))
         changes = session.idle("INBOX", timeout=20)
         assert any(change.endswith(b"EXISTS") for change in changes), changes
+
+
+def test_changes_since_reports_flags_and_expunged(dovecot, incoming_config, mailbox):
+    """QRESYNC (RFC 7162): one command tells which messages another client
+    re-flagged and which it deleted since the last known mod-sequence."""
+    config = incoming_config("imap", "ssl")
+    for number in range(3):
+        dovecot.deliver(mailbox.login, mail(f"sync{number}"))
+    with ImapSession.open(config) as session:
+        assert session.enable_sync() == "qresync"
+        session.select("INBOX")
+        known = session.highest_modseq
+        assert known
+        with ImapSession.open(config) as desktop:
+            desktop.set_flag("INBOX", [2], "\\Seen")
+            desktop.delete("INBOX", [3])
+        session.select("INBOX")
+        assert session.highest_modseq > known
+        changed, vanished = session.changes_since("INBOX", known, 3)
+        assert "\\Seen" in changed[2]
+        assert 1 not in changed
+        assert vanished == {3}
+        # and back: the flag removed is a change too
+        known = session.highest_modseq
+        session.set_flag("INBOX", [2], "\\Seen", add=False)
+        changed, vanished = session.changes_since("INBOX", known, 3)
+        assert "\\Seen" not in changed[2]
+        assert vanished == set()
+        assert session.search("INBOX", "UID 1:3 SEEN") == []
+        assert session.search("INBOX", "UID 1:3") == [1, 2]
+
+
+def test_parse_uid_set():
+    from mail_engine.imap_session import parse_uid_set
+
+    assert parse_uid_set("1:3,7") == {1, 2, 3, 7}
+    assert parse_uid_set("9:7") == {7, 8, 9}
+    assert parse_uid_set("") == set()
