@@ -12,7 +12,8 @@ the Odoo server. One :class:`Watcher` per database:
   connection closes, PostgreSQL frees its leases, and another watcher takes
   them at its next poll;
 - each leased account gets a :class:`~.mail_engine.watch.FolderWatch`
-  thread holding one IMAP connection in IDLE on its Inbox; when the server
+  thread holding one IMAP connection in IDLE on its Inbox (and, where the
+  server offers NOTIFY, told of its other fetched folders); when the server
   reports new mail, the thread runs the account's normal fetch
   (``_watch_wake``: its fetch lock, checkpoints, rules, linking, new-mail
   notices on the bus) in a transaction of its own. The watcher never stores
@@ -51,11 +52,11 @@ STOP_WAIT = 10
 
 
 class _Watch:
-    def __init__(self, thread, stop, folder, fingerprint):
+    def __init__(self, thread, stop, wanted):
         self.thread = thread
         self.stop = stop
-        self.folder = folder
-        self.fingerprint = fingerprint
+        self.wanted = wanted  # (inbox, other folders, fingerprint, sync_flags)
+        self.leased = True
         self.state = "starting"
 
 
@@ -75,7 +76,7 @@ class Watcher:
         self.no_idle = {}  # account id -> monotonic time to ask again
         self.fetch_slots = threading.BoundedSemaphore(max_fetches)
         self.lease_cnx = None
-        self._lock = threading.Lock()  # watches/no_idle (threads report)
+        self._signaling = threading.Lock()
 
     # ------------------------------------------------------------ main loop
 
@@ -118,18 +119,18 @@ class Watcher:
                 self.no_idle[account_id] = now + NO_IDLE_RETRY
             if (
                 not alive
-                or wanted.get(account_id) != (watch.folder, watch.fingerprint)
+                or wanted.get(account_id) != watch.wanted
                 or self.stopping.is_set()
             ):
                 self._end(account_id)
         self._reap(cnx)
-        for account_id, (folder, fingerprint) in sorted(wanted.items()):
+        for account_id, folders in sorted(wanted.items()):
             if account_id in self.watches or account_id in self.ending:
                 continue
             if self.no_idle.get(account_id, 0) > now:
                 continue
             if self._try_lease(cnx, account_id):
-                self._start(account_id, folder, fingerprint)
+                self._start(account_id, folders)
 
     @property
     def watched(self):
@@ -173,9 +174,10 @@ class Watcher:
 
     # ------------------------------------------------------------ watches
 
-    def _start(self, account_id, folder, fingerprint):
+    def _start(self, account_id, wanted):
         stop = threading.Event()
-        watch = _Watch(None, stop, folder, fingerprint)
+        watch = _Watch(None, stop, wanted)
+        folder, others, _fingerprint, sync_flags = wanted
 
         def on_state(state, detail):
             watch.state = state
@@ -188,6 +190,8 @@ class Watcher:
             lambda reason: self._wake(account_id, reason),
             stop,
             on_state=on_state,
+            others=others,
+            flags=sync_flags,
         )
         self.watches[account_id] = watch
         watch.thread.start()
@@ -203,17 +207,24 @@ class Watcher:
         for account_id, watch in list(self.ending.items()):
             if not watch.thread.is_alive():
                 del self.ending[account_id]
-                self._release(cnx, account_id)
+                if watch.leased:
+                    self._release(cnx, account_id)
                 _logger.info("Stopped watching account %s.", account_id)
 
     def _drop_all(self):
         """End every watch and wait for them; the leases go with the
-        connection, which is closed."""
+        connection, which is closed. A watch still in a fetch stays known
+        (no second one is started beside it) until it ends."""
         for account_id in list(self.watches):
             self._end(account_id)
         for watch in self.ending.values():
             watch.thread.join(STOP_WAIT)
-        self.ending.clear()
+            watch.leased = False
+        self.ending = {
+            account_id: watch
+            for account_id, watch in self.ending.items()
+            if watch.thread.is_alive()
+        }
         cnx, self.lease_cnx = self.lease_cnx, None
         if cnx is not None and not cnx.closed:
             try:
@@ -224,7 +235,9 @@ class Watcher:
     # ------------------------------------------------------------ in threads
 
     def _registry(self):
-        return Registry(self.dbname).check_signaling()
+        # one thread reloads a changed registry; the others wait for it
+        with self._signaling:
+            return Registry(self.dbname).check_signaling()
 
     def _open_session(self, account_id):
         """A new IMAP connection of the account (its settings read now)."""
@@ -245,10 +258,12 @@ class Watcher:
                 env = api.Environment(cr, SUPERUSER_ID, {})
                 account = env["crm.mail.account"].browse(account_id)
                 run = account._watch_wake()
-                if run is not None:
-                    _logger.info(
-                        "Account %s (%s): %s stored.",
-                        account_id,
-                        reason,
-                        run.counts["stored"],
-                    )
+                if run is None:
+                    return False
+                _logger.info(
+                    "Account %s (%s): %s stored.",
+                    account_id,
+                    reason,
+                    run.counts["stored"],
+                )
+                return True

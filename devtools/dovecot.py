@@ -136,12 +136,16 @@ class Dovecot:
 
     host = LOOPBACK
 
-    def __init__(self, workdir, ports=None, special_folders=None):
+    def __init__(self, workdir, ports=None, special_folders=None, list_index=False):
         """
         :param dict special_folders: names of special-use folders, e.g.
             ``{"Sent": "Sent Items"}`` (the others keep their default names)
+        :param bool list_index: keep mailbox list indexes, which Dovecot's
+            NOTIFY (RFC 5465) needs; then mail must arrive through Dovecot
+            (APPEND), not written behind its back by :meth:`deliver`
         """
         self.workdir = Path(workdir).resolve()
+        self.list_index = list_index
         self.special_folders = {**SPECIAL_FOLDERS, **(special_folders or {})}
         ports = ports or {}
         for name in PORT_NAMES:
@@ -490,7 +494,8 @@ userdb {{
 }}
 mail_location = maildir:~/Maildir
 # tests write Maildir files behind Dovecot's back: no cached folder list
-mailbox_list_index = no
+# (unless NOTIFY is tested: it needs the list index)
+mailbox_list_index = {"yes" if self.list_index else "no"}
 mail_max_userip_connections = 100
 namespace inbox {{
   inbox = yes

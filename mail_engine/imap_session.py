@@ -287,8 +287,11 @@ def _chunks(items, size):
 # ------------------------------------------------------------------ session
 
 
-#: untagged responses during IDLE that say the selected folder changed
-IDLE_CHANGE = re.compile(rb"^\* \d+ (EXISTS|EXPUNGE|RECENT|FETCH)\b", re.IGNORECASE)
+#: untagged responses during IDLE that say the selected folder changed, or
+#: (NOTIFY, RFC 5465) another watched folder: its STATUS
+IDLE_CHANGE = re.compile(
+    rb"^\* (\d+ (EXISTS|EXPUNGE|RECENT|FETCH)|STATUS |VANISHED )\b", re.IGNORECASE
+)
 #: how long one wait for the socket lasts inside IDLE (s): the deadline is
 #: checked at least this often
 IDLE_POLL = 30.0
@@ -525,6 +528,35 @@ class ImapSession:
             return current[2]
         return self.select(folder, readonly)[0]
 
+    def notify(self, folders):
+        """Also report new and expunged mail of other folders (NOTIFY,
+        RFC 5465) as STATUS responses, seen in IDLE and at the next SELECT
+        (:meth:`take_status`).
+
+        :param folders: names of the other folders to watch
+        :return: True when the server accepted; False when it has no NOTIFY
+            (those folders are then left to the periodic fetch)
+        """
+        if "NOTIFY" not in self.capabilities or not folders:
+            return False
+        imaplib.Commands.setdefault("NOTIFY", ("AUTH", "SELECTED"))
+        names = " ".join(_mailbox_arg(name) for name in folders)
+        spec = (
+            "SET (SELECTED (MessageNew MessageExpunge FlagChange)) "
+            f"(MAILBOXES ({names}) (MessageNew MessageExpunge))"
+        )
+        with translate_errors(self.config.server):
+            typ, data = self._imap._simple_command("NOTIFY", spec)
+        if typ != "OK":
+            return False
+        self.take_status()
+        return True
+
+    def take_status(self):
+        """STATUS responses of other folders received outside IDLE (NOTIFY)
+        since the last call: a change to fetch."""
+        return self._imap.untagged_responses.pop("STATUS", [])
+
     @property
     def can_idle(self):
         """The server announces IDLE (RFC 2177)."""
@@ -728,6 +760,9 @@ class ImapSession:
         fresh = type(self).open(self.config)
         self._imap, fresh._imap = fresh._imap, None
         self._selected = None
+        if self.sync_mode:
+            # the new connection asks for change tracking again
+            self.enable_sync()
         if self.select(folder, readonly)[0] != uidvalidity:
             raise ProtocolError(
                 f"UIDVALIDITY of {folder} changed during the fetch",

@@ -30,8 +30,12 @@ BACKOFF = (2, 5, 15, 30, 60, 120, 300)
 #: a refused login waits at least this long (s): a wrong password is not
 #: tried again and again (servers lock such accounts)
 AUTH_BACKOFF = 300
-#: IDLE is ended and started again this often (s)
-RENEW = 600
+#: IDLE is ended and started again this often (s): under the idle timeouts
+#: of common NAT gateways and load balancers (4-6 minutes), far under the
+#: servers' own (Gmail: 29 minutes)
+RENEW = 270
+#: what in IDLE means new mail (the selected folder, or another by NOTIFY)
+NEW_MAIL = (b"EXISTS", b"RECENT")
 #: a connection that lasted this long (s) counts as having worked: the next
 #: failure starts the backoff from its first pause again
 STABLE = 60
@@ -63,25 +67,42 @@ class FolderWatch(threading.Thread):
         :class:`~.imap_session.ImapSession` (a new connection each call)
     :param str folder: the folder to watch (``INBOX``)
     :param wake: callable ``wake(reason)`` that runs a fetch and returns
-        when it is done; its exceptions are logged, never end the watch
+        when it is done; False when it could not (asked again after a
+        pause); its exceptions are logged, never end the watch
     :param stop: ``threading.Event`` that ends the watch
     :param float renew: seconds between IDLE renewals
     :param on_state: optional callable ``on_state(state, detail)`` told
         ``"watching"``, ``"no_idle"`` (the server has no IDLE: the watch
         ends), ``"retrying"`` (a failure, reconnecting after a pause)
+    :param others: other fetched folders, watched too where the server
+        offers NOTIFY (RFC 5465); else they come with the periodic fetch
+    :param bool flags: flags changed and mail expunged also wake the fetch
+        (the account syncs read marks); otherwise only new mail does
     """
 
     def __init__(
-        self, name, open_session, folder, wake, stop, renew=RENEW, on_state=None
+        self,
+        name,
+        open_session,
+        folder,
+        wake,
+        stop,
+        renew=RENEW,
+        on_state=None,
+        others=(),
+        flags=False,
     ):
         super().__init__(name=name, daemon=True)
         self.open_session = open_session
         self.folder = folder
+        self.others = list(others)
+        self.flags = flags
         self.wake = wake
         self.stop = stop
         self.renew = renew
         self.on_state = on_state or (lambda state, detail: None)
         self.failures = 0
+        self.wake_failures = 0
         self.wakes = 0
 
     def run(self):
@@ -117,27 +138,49 @@ class FolderWatch(threading.Thread):
                 _logger.info("%s: the server has no IDLE.", self.name)
                 self.on_state("no_idle", "")
                 return "no_idle"
+            # the other fetched folders, where the server can tell (NOTIFY)
+            session.notify(self.others)
             self.on_state("watching", "")
             fetched = None  # the folder's state the last fetch started from
             while not self.stop.is_set():
                 state = session.select(self.folder)
                 state = (*state, session.message_count())
+                if session.take_status():
+                    fetched = None  # another folder changed meanwhile
                 if state != fetched:
                     # new since the last fetch (or first time on this
                     # connection: the time nobody watched): fetch, then
                     # select again, since mail may come during the fetch
-                    fetched = state
-                    self._wake("connected" if self.wakes == 0 else "changed")
+                    if self._wake("connected" if self.wakes == 0 else "changed"):
+                        fetched = state
+                    else:
+                        # not fetched (failed, or busy elsewhere too long):
+                        # asked again after a pause, not left to the cron
+                        self.wake_failures += 1
+                        self.stop.wait(backoff_delay(self.wake_failures))
                     continue
-                self.failures = 0
+                self.wake_failures = 0
                 changes = session.idle(self.folder, self.renew, stop=self.stop)
-                if changes:
-                    fetched = None  # flags or expunges: the fetch syncs them
+                # IDLE accepted and ended well: the connection works
+                self.failures = 0
+                if self._wants(changes):
+                    fetched = None
         return "stopped"
 
+    def _wants(self, changes):
+        """Whether what IDLE reported needs a fetch."""
+        if self.flags:
+            return bool(changes)
+        return any(
+            change.split()[-1] in NEW_MAIL or change.startswith(b"STATUS")
+            for change in changes
+        )
+
     def _wake(self, reason):
+        """Run the fetch; True when it ran."""
         self.wakes += 1
         try:
-            self.wake(reason)
+            return self.wake(reason) is not False
         except Exception:  # noqa: BLE001 - the watch goes on; the cron retries
             _logger.exception("%s: the fetch it woke failed.", self.name)
+            return False

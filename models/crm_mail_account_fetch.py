@@ -295,9 +295,16 @@ class CrmMailAccount(models.Model):
             )
             readable = as_user._filtered_access("read")
             if readable:
+                linked = readable.sudo()
                 user._bus_send(
                     "crm_mail_client/new_mail",
-                    {"account_id": self.id, "count": len(readable)},
+                    {
+                        "account_id": self.id,
+                        "count": len(readable),
+                        # the open Mail tabs of these gain the mail
+                        "partner_ids": (linked.partner_id | linked.contact_id).ids,
+                        "lead_ids": linked.lead_id.ids,
+                    },
                 )
 
     def _fetch(self, deadline):

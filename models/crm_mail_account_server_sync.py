@@ -1,6 +1,8 @@
 import logging
 from datetime import timedelta
 
+import psycopg2
+
 from odoo import api, fields, models
 from odoo.tools import SQL
 
@@ -76,6 +78,19 @@ class CrmMailAccount(models.Model):
             rows.unlink()
             self._note_server_seen(folder, uidvalidity, seen, True)
             self._note_server_seen(folder, uidvalidity, unseen, False)
+            if self.sync_flags and (seen or unseen):
+                # a mark changed while the server was being told is pushed
+                # again (compared with what the server shows now)
+                Message = self.env["crm.mail.message"].sudo()
+                Message._queue_flag_push(
+                    Message.search(
+                        [
+                            ("folder_id", "=", folder.id),
+                            ("imap_uidvalidity", "=", uidvalidity),
+                            ("imap_uid", "in", seen + unseen),
+                        ]
+                    ).ids
+                )
             self.env["crm.mail.message"].sudo().search(
                 [
                     ("folder_id", "=", folder.id),
@@ -103,6 +118,14 @@ class CrmMailAccount(models.Model):
         )
         self.env["crm.mail.message"].invalidate_model(["server_seen"])
 
+    def write(self, vals):
+        res = super().write(vals)
+        if vals.get("sync_flags"):
+            # switched on: the next run notes what the server shows first
+            # (a baseline), without changing anybody's read marks
+            self.sudo().folder_ids.write({"highest_modseq": 0, "sync_countdown": 0})
+        return res
+
     # ------------------------------------------------------------
     # READ MARKS FROM THE SERVER
     # ------------------------------------------------------------
@@ -124,23 +147,43 @@ class CrmMailAccount(models.Model):
         :param session: the open :class:`ImapSession`, sync enabled
         :param folder: a fetched ``crm.mail.folder`` of this account
         """
-        last = folder.last_uid
-        if not self.sync_flags or not last:
+        if not self.sync_flags or not folder.last_uid:
             return
+        try:
+            self._pull_folder_state(session, folder)
+        except MailEngineError as exc:
+            # the read marks wait for the next run; the mail goes on
+            _logger.warning(
+                "Account %s, %s: read marks not synced: %s", self.id, folder.name, exc
+            )
+
+    def _pull_folder_state(self, session, folder):
+        last = folder.last_uid
         uidvalidity, _uidnext = session.select(folder.name)
         if uidvalidity != folder.uidvalidity:
             return
         modseq, known = session.highest_modseq, folder.highest_modseq
+        # never compared yet (sync just switched on): what the server shows
+        # is noted, nobody's read marks change
+        baseline = not known and folder.sync_countdown == 0
         # a server may keep no mod-sequences for a folder (no HIGHESTMODSEQ)
         mode = session.sync_mode if modseq else None
         due = folder.sync_countdown <= 0
-        incremental = bool(mode and known) and (mode == "qresync" or not due)
+        incremental = (
+            bool(mode and known)
+            and modseq >= known  # a restored server counts from scratch
+            and (mode == "qresync" or not due)
+        )
         if (incremental and modseq == known) or (not mode and not due):
             folder.sync_countdown -= 1
             return
         full = not incremental
         if full:
             present = set(session.search(folder.name, f"UID 1:{last}"))
+            if not present and session.message_count():
+                # an answer without its list: never take it for "all gone"
+                _logger.warning("Account %s: %s listed nothing.", self.id, folder.name)
+                return
             seen = set(session.search(folder.name, f"UID 1:{last} SEEN"))
             flags = {uid: uid in seen for uid in present}
             vanished = None
@@ -174,13 +217,16 @@ class CrmMailAccount(models.Model):
         now_unread = changed - now_read
         now_read.write({"server_seen": True})
         now_unread.write({"server_seen": False})
-        self._owner_reads(now_read, now_unread)
+        if not baseline:
+            self._owner_reads(now_read, now_unread)
+        countdown = FULL_SYNC_EVERY if full else folder.sync_countdown - 1
         folder.write(
             {
-                "highest_modseq": modseq or 0,
-                "sync_countdown": FULL_SYNC_EVERY
-                if full
-                else folder.sync_countdown - 1,
+                # mail above the checkpoint (a backlog) is fetched later:
+                # its changes are asked for again then
+                # (1 without mod-sequences: compared once, no more baseline)
+                "highest_modseq": known if folder.backlog else (modseq or 1),
+                "sync_countdown": countdown,
             }
         )
         if gone or changed:
@@ -223,22 +269,50 @@ class CrmMailAccount(models.Model):
         Action = self.env["crm.mail.server.action"].sudo()
         pending = Action.search([("action", "in", ("seen", "unseen", "answered"))])
         cron = self.env.ref("crm_mail_client.ir_cron_push_flags").sudo()
-        for account in pending.account_id.filtered(
-            lambda a: a.active and a.protocol == "imap"
-        ):
+        # a failing account is left to its fetch's growing pauses: a wrong
+        # password is not tried at every read mark
+        accounts = pending.account_id.filtered(
+            lambda a: a.active and a.protocol == "imap" and a.state != "error"
+        )
+        for account in accounts:
             with account._fetch_lock() as got:
                 if not got:
                     cron._trigger(fields.Datetime.now() + timedelta(minutes=1))
                     continue
-                folders = pending.filtered(lambda r, a=account: r.account_id == a)
                 try:
-                    if account.auth_method != "password":
-                        account._oauth_access_token(commit=account._auto_commit())
-                    with ImapSession.open(account._incoming_config()) as session:
-                        account._apply_imap_actions(session, folders.folder_id)
+                    account._push_flags()
                 except MailEngineError as exc:
                     # left queued: the next fetch of the account does them
                     _logger.info("Account %s: flags not pushed: %s", account.id, exc)
+                except psycopg2.Error as exc:
+                    if not account._auto_commit():
+                        raise
+                    self.env.cr.rollback()
+                    _logger.info("Account %s: flags not pushed: %s", account.id, exc)
+                    cron._trigger(fields.Datetime.now() + timedelta(minutes=1))
+
+    def _push_flags(self):
+        if self._auto_commit():
+            # a new snapshot, after the lock: the last fetch's commit (and
+            # the queue rows it did) are seen
+            self.env.cr.commit()  # pylint: disable=invalid-commit
+        self.invalidate_recordset()
+        rows = (
+            self.env["crm.mail.server.action"]
+            .sudo()
+            .search(
+                [
+                    ("account_id", "=", self.id),
+                    ("action", "in", ("seen", "unseen", "answered")),
+                ]
+            )
+        )
+        if not rows:
+            return
+        if self.auth_method != "password":
+            self._oauth_access_token(commit=self._auto_commit())
+        with ImapSession.open(self._incoming_config()) as session:
+            self._apply_imap_actions(session, rows.folder_id)
 
     def _expired_imap(self, folder):
         """UIDs of the folder's mail stored longer ago than *delete after*."""

@@ -5,6 +5,8 @@ import time
 from odoo import api, fields, models
 from odoo.tools import SQL
 
+from ..mail_engine import imap_session
+
 _logger = logging.getLogger(__name__)
 
 #: first key of the advisory locks a watcher holds per watched account
@@ -25,8 +27,9 @@ WATCH_SETTINGS = (
     "timeout",
 )
 #: how long a woken fetch waits for a fetch of the account already running
-#: elsewhere (the cron, "Fetch now") to end before it gives up (s)
-WAKE_LOCK_WAIT = 120
+#: elsewhere (the cron, "Fetch now": at most ``ACCOUNT_BUDGET`` each) to end
+#: before it gives up; the watch asks again after a pause (s)
+WAKE_LOCK_WAIT = 45
 
 
 class CrmMailAccount(models.Model):
@@ -65,7 +68,10 @@ class CrmMailAccount(models.Model):
         self.env.cr.execute(
             SQL(
                 "SELECT objid::int FROM pg_locks WHERE locktype = 'advisory' "
-                "AND granted AND classid = %s AND objsubid = 2 AND objid = ANY(%s)",
+                "AND granted AND classid = %s AND objsubid = 2 AND objid = ANY(%s) "
+                # the locks of the whole cluster: this database's only
+                "AND database = (SELECT oid FROM pg_database "
+                "WHERE datname = current_database())",
                 WATCH_LOCK_CLASS,
                 ids,
             )
@@ -78,7 +84,8 @@ class CrmMailAccount(models.Model):
 
     @api.model
     def _watch_candidates(self):
-        """What should be watched now: ``{account id: (folder, fingerprint)}``.
+        """What should be watched now: ``{account id: (inbox, other
+        folders, fingerprint, sync_flags)}``.
 
         Active IMAP accounts with *Live Arrival* whose Inbox is fetched and
         that the fetch cron would fetch now: an account failing again and
@@ -94,19 +101,33 @@ class CrmMailAccount(models.Model):
         )
         wanted = {}
         for account in accounts.filtered(lambda a: a._is_due()):
-            folder = account._watch_folder()
-            if folder:
-                wanted[account.id] = (folder, account._watch_fingerprint())
+            folders = account._watch_folders()
+            if folders:
+                fingerprint = account._watch_fingerprint()
+                wanted[account.id] = (*folders, fingerprint, account.sync_flags)
         return wanted
 
-    def _watch_folder(self):
-        """The folder kept in IDLE: the Inbox, when it is fetched (before
-        the first fetch lists the folders, the Inbox is)."""
+    def _watch_folders(self):
+        """``(inbox, other fetched folders)`` to watch, or None when the
+        Inbox is not fetched (before the first fetch lists the folders, the
+        Inbox alone)."""
         self.ensure_one()
-        inbox = self.folder_ids.filtered(lambda f: f.name.upper() == "INBOX")
         if not self.folder_ids:
-            return "INBOX"
-        return inbox.name if inbox and inbox[0].to_fetch else None
+            return "INBOX", ()
+        chosen = self.folder_ids.filtered(lambda f: f.to_fetch and f.present)
+        if chosen:
+            names = chosen.mapped("name")
+        else:
+            names = imap_session.default_fetch_folders(
+                [
+                    imap_session.FolderInfo(f.name, "/", (), f.special_use, True)
+                    for f in self.folder_ids.filtered("present")
+                ]
+            )
+        inbox = next((name for name in names if name.upper() == "INBOX"), None)
+        if inbox is None:
+            return None
+        return inbox, tuple(name for name in names if name != inbox)
 
     def _watch_fingerprint(self):
         """A digest of the settings the watch connects with (the secret
@@ -142,5 +163,9 @@ class CrmMailAccount(models.Model):
             if not run.more or account.state == "error":
                 return run
         if last is None:
-            _logger.info("Account %s stayed busy; the cron fetches it.", self.id)
+            _logger.info("Account %s stayed busy; the watch asks again.", self.id)
+        elif last.more:
+            # what is left is the cron's, at once
+            for cron in account._fetch_crons():
+                cron._trigger()
         return last

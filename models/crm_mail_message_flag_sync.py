@@ -44,40 +44,40 @@ class CrmMailMessage(models.Model):
                 list(message_ids),
             )
         )
-        rows = []
-        for account, folder, validity, uid, current, wanted in self.env.cr.fetchall():
-            if current != wanted:
-                rows.append(
-                    {
-                        "account_id": account,
-                        "action": SEEN_ACTIONS[wanted],
-                        "folder_id": folder,
-                        "imap_uidvalidity": validity,
-                        "imap_uid": uid,
-                    }
-                )
+        found = self.env.cr.fetchall()
+        if not found:
+            return
+        # the last wish wins: what is pending for these places goes, and
+        # only a difference from what the server shows is queued again
+        self.env.cr.execute(
+            SQL(
+                "DELETE FROM crm_mail_server_action WHERE action IN ('seen', "
+                "'unseen') AND (folder_id, imap_uidvalidity, imap_uid) IN %s",
+                tuple(
+                    (folder, validity, uid) for _a, folder, validity, uid, *_r in found
+                ),
+            )
+        )
+        self.env["crm.mail.server.action"].invalidate_model()
+        rows = [
+            {
+                "account_id": account,
+                "action": SEEN_ACTIONS[wanted],
+                "folder_id": folder,
+                "imap_uidvalidity": validity,
+                "imap_uid": uid,
+            }
+            for account, folder, validity, uid, current, wanted in found
+            if current != wanted
+        ]
         self._queue_server_flags(rows)
 
     @api.model
     def _queue_server_flags(self, rows):
-        """Queue flag actions; a pending opposite action of the same place
-        goes (the last wish wins), and the push cron is woken."""
+        """Queue flag actions and wake the push cron."""
         if not rows:
             return
-        Action = self.env["crm.mail.server.action"].sudo()
-        opposite = {"seen": "unseen", "unseen": "seen"}
-        for row in rows:
-            if row["action"] in opposite:
-                Action.search(
-                    [
-                        ("account_id", "=", row["account_id"]),
-                        ("action", "=", opposite[row["action"]]),
-                        ("folder_id", "=", row["folder_id"]),
-                        ("imap_uidvalidity", "=", row["imap_uidvalidity"]),
-                        ("imap_uid", "=", row["imap_uid"]),
-                    ]
-                ).unlink()
-        Action._queue(rows)
+        self.env["crm.mail.server.action"].sudo()._queue(rows)
         self.env.ref("crm_mail_client.ir_cron_push_flags").sudo()._trigger()
 
     def _queue_answered(self):

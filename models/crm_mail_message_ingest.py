@@ -172,6 +172,7 @@ class CrmMailMessage(models.Model):
                         "imap_uidvalidity": validity,
                         "imap_uid": source["imap_uid"],
                         "server_deleted": False,
+                        "server_removed": False,
                     }
                 )
         except psycopg2.IntegrityError:

@@ -23,6 +23,15 @@ class CrmMailMessageSeen(models.Model):
     is_read = fields.Boolean(default=True, index=True)
     show_images = fields.Boolean(help="The user asked to see the remote images.")
 
+    @api.model_create_multi
+    def create(self, vals_list):
+        records = super().create(vals_list)
+        if not self.env.su:
+            # a read mark only on a mail one may read (a shared mailbox's
+            # server flag follows anybody's marks)
+            records.message_id.check_access("read")
+        return records
+
     @api.model
     def _mark_read(self, message_ids):
         """Mark these mails read for the current user: one statement for any

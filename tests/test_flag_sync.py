@@ -4,6 +4,7 @@ mail program reads, deletes or moves away on the server comes back."""
 
 from unittest.mock import patch
 
+from odoo.exceptions import AccessError
 from odoo.tests import new_test_user, tagged
 
 from odoo.addons.crm_mail_client.mail_engine.imap_session import ImapSession
@@ -84,6 +85,27 @@ class TestFlagSync(MailServerCase):
         self.push()
         self.assertNotIn("\\Seen", self.server_flags(account, mail.imap_uid))
 
+    def test_read_then_unread_before_the_push_leaves_the_server_unread(self):
+        self.deliver(make_mail())
+        account = self.make_account(user_id=self.owner.id, sync_flags=True)
+        self.fetch(account)
+        mail = self.mails(account).with_user(self.owner)
+        mail.action_mark_read()
+        mail.action_mark_unread()
+        self.assertFalse(self.env["crm.mail.server.action"].search([]))
+        self.push()
+        self.assertNotIn("\\Seen", self.server_flags(account, mail.imap_uid))
+
+    def test_a_read_mark_needs_the_right_to_read_the_mail(self):
+        self.deliver(make_mail())
+        account = self.make_account(sync_flags=True)
+        self.fetch(account)
+        mail = self.mails(account)
+        with self.assertRaises(AccessError):
+            self.env["crm.mail.message.seen"].with_user(self.user_sales).create(
+                {"message_id": mail.id}
+            )
+
     def test_without_the_option_nothing_is_pushed(self):
         self.deliver(make_mail())
         account = self.make_account(user_id=self.owner.id)
@@ -116,22 +138,30 @@ class TestFlagSync(MailServerCase):
     def test_read_and_unread_in_another_program_follow_for_the_owner(self):
         for number in range(3):
             self.deliver(make_mail(subject=f"Письмо {number}"))
-        # read on the server before the CRM ever saw it
-        self.deliver(make_mail(subject="Already read"), seen=True)
+        # the first sync only notes what the server shows (switching the
+        # option on never marks a mailbox's history read for its owner)
+        self.deliver(make_mail(subject="Read before"), seen=True)
         account = self.make_account(user_id=self.owner.id, sync_flags=True)
         self.fetch(account)
         mails = self.mails(account).with_user(self.owner)
-        self.assertEqual(mails.mapped("is_unread"), [True, True, True, False])
+        self.assertEqual(mails.mapped("is_unread"), [True] * 4)
+        self.assertEqual(mails.mapped("server_seen"), [False, False, False, True])
+        # read on the phone before the CRM fetched it: read here too
+        self.deliver(make_mail(subject="Read on the phone"), seen=True)
+        self.fetch(account)
+        mails = self.mails(account).with_user(self.owner)
+        self.assertFalse(mails[4].is_unread)
+        mails = mails[:4]
         with self.desktop(account) as desktop:
             desktop.set_flag("INBOX", [1, 2], "\\Seen")
         self.fetch(account)  # QRESYNC: the changes since the last run
         mails.invalidate_recordset(["is_unread"])
-        self.assertEqual(mails.mapped("is_unread"), [False, False, True, False])
+        self.assertEqual(mails.mapped("is_unread"), [False, False, True, True])
         with self.desktop(account) as desktop:
             desktop.set_flag("INBOX", [2], "\\Seen", add=False)
         self.fetch(account)
         mails.invalidate_recordset(["is_unread"])
-        self.assertEqual(mails.mapped("is_unread"), [False, True, True, False])
+        self.assertEqual(mails.mapped("is_unread"), [False, True, True, True])
         # the owner only: another reader's marks are his own
         self.grant(account, self.user_sales)
         self.assertTrue(all(mails.with_user(self.user_sales).mapped("is_unread")))

@@ -22,10 +22,16 @@ class TestLiveArrival(MailServerCase):
 
     def test_watched_accounts(self):
         account = self.make_account()
-        self.assertEqual(self.candidates()[account.id][0], "INBOX")
-        # the Inbox, once the folders are known, if it is fetched
+        self.assertEqual(self.candidates()[account.id][:2], ("INBOX", ()))
+        # the Inbox, once the folders are known, if it is fetched; the other
+        # fetched folders too (where the server offers NOTIFY)
+        self.deliver(make_mail(subject="Filed"), folder="Archive")
         account._fetch_locked()
-        self.assertIn(account.id, self.candidates())
+        inbox, others, _fingerprint, sync = self.candidates()[account.id]
+        self.assertFalse(sync)
+        self.assertEqual(inbox, "INBOX")
+        self.assertIn("Archive", others)
+        self.assertNotIn("Trash", others)
         inbox = account.folder_ids.filtered(lambda f: f.name == "INBOX")
         inbox.to_fetch = False
         self.assertNotIn(account.id, self.candidates())
@@ -50,7 +56,7 @@ class TestLiveArrival(MailServerCase):
         account.last_check = "2026-01-01 10:00:00"  # what every fetch writes
         self.assertEqual(self.candidates()[account.id], before)
         account.password = "new-secret"
-        self.assertNotEqual(self.candidates()[account.id][1], before[1])
+        self.assertNotEqual(self.candidates()[account.id][2], before[2])
 
     def test_live_state_shows_the_lease(self):
         account = self.make_account()
@@ -98,7 +104,15 @@ class TestLiveArrival(MailServerCase):
         self.deliver(make_mail(subject="Live order"))
         run = account._watch_wake()
         self.assertEqual(run.counts["stored"], 1)
-        self.assertEqual(len(self.bus_notices(reader)), 1)
+        (notice,) = self.bus_notices(reader)
+        mail = self.env["crm.mail.message"].search([("account_id", "=", account.id)])
+        self.assertTrue(mail.contact_id, "the unknown sender became a contact")
+        # the open Mail tabs of its company, contact and lead show it
+        payload = notice["payload"]
+        self.assertEqual(
+            set(payload["partner_ids"]), set((mail.partner_id | mail.contact_id).ids)
+        )
+        self.assertEqual(payload["lead_ids"], mail.lead_id.ids)
         self.assertEqual(self.bus_notices(stranger), [])
 
     def test_wake_waits_for_a_fetch_running_elsewhere(self):

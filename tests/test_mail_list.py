@@ -173,7 +173,8 @@ class TestMailList(RpcMixin, MailServerCase, HttpCase):
         with patch.object(Account, "_fetch", fetch_while_a_draft_is_written):
             self.fetch("Заказ 1", "Заказ 2")
         (note,) = announced(self.user_sales)
-        self.assertEqual(note["payload"], {"account_id": self.account.id, "count": 2})
+        self.assertEqual(note["payload"]["account_id"], self.account.id)
+        self.assertEqual(note["payload"]["count"], 2)
         self.assertTrue(announced(self.env.ref("base.user_admin")), "administrators")
         self.assertFalse(announced(stranger), "no right on the account")
         self.assertFalse(announced(sender_only), "sends, does not read incoming")

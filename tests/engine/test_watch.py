@@ -235,3 +235,111 @@ def test_a_server_without_idle_ends_the_watch(incoming_config):
     thread.join(WAIT)
     assert not thread.is_alive()
     assert states == ["no_idle"]
+
+
+@pytest.fixture
+def notify_dovecot(tmp_path):
+    """A Dovecot with mailbox list indexes: it offers NOTIFY."""
+    server = Dovecot(tmp_path / "dovecot", list_index=True)
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_other_folders_wake_the_fetch_by_notify(notify_dovecot):
+    """A mail another client puts into a fetched folder other than the Inbox
+    (NOTIFY, RFC 5465) wakes the fetch too."""
+    notify_dovecot.add_user("notify@example.test", "pw")
+    config = ServerConfig(
+        host=notify_dovecot.host,
+        port=notify_dovecot.imaps_port,
+        security="ssl",
+        login="notify@example.test",
+        password="pw",
+        timeout=TIMEOUT,
+        ca_pem=notify_dovecot.ca_pem,
+    )
+    with ImapSession.open(config) as client:
+        assert "NOTIFY" in client.capabilities
+        client._imap.create("Archive")
+    wakes = []
+    woken = threading.Event()
+
+    def wake(reason):
+        wakes.append(reason)
+        woken.set()
+
+    stop = threading.Event()
+    thread = FolderWatch(
+        "watch-test",
+        lambda: ImapSession.open(config),
+        "INBOX",
+        wake,
+        stop,
+        others=["Archive"],
+    )
+    thread.start()
+    try:
+        assert woken.wait(WAIT)  # the first fetch, at connection
+        time.sleep(1)
+        woken.clear()
+        with ImapSession.open(config) as client:
+            client.append("Archive", mail("filed"))
+        assert woken.wait(WAIT), wakes
+        assert len(wakes) >= 2
+    finally:
+        stop_watch(thread, stop)
+
+
+def test_a_fetch_that_could_not_run_is_asked_again(incoming_config):
+    """The account was busy or the fetch failed: the watch asks again after
+    a pause instead of leaving the mail to the cron."""
+    config = incoming_config("imap", "ssl")
+    calls = []
+    again = threading.Event()
+
+    def wake(reason):
+        calls.append(reason)
+        if len(calls) > 1:
+            again.set()
+            return True
+        return False
+
+    stop = threading.Event()
+    thread = FolderWatch(
+        "watch-test", lambda: ImapSession.open(config), "INBOX", wake, stop
+    )
+    thread.start()
+    try:
+        assert again.wait(WAIT), calls
+    finally:
+        stop_watch(thread, stop)
+
+
+@pytest.mark.parametrize("flags", [False, True])
+def test_flag_changes_wake_only_accounts_that_sync_them(
+    dovecot, incoming_config, mailbox, flags
+):
+    config = incoming_config("imap", "ssl")
+    dovecot.deliver(mailbox.login, mail("flagged elsewhere"))
+    calls = []
+    woken = threading.Event()
+
+    def wake(reason):
+        calls.append(reason)
+        woken.set()
+
+    stop = threading.Event()
+    thread = FolderWatch(
+        "watch-test", lambda: ImapSession.open(config), "INBOX", wake, stop, flags=flags
+    )
+    thread.start()
+    try:
+        assert woken.wait(WAIT)
+        time.sleep(1)  # in IDLE
+        woken.clear()
+        with ImapSession.open(config) as desktop:
+            desktop.set_flag("INBOX", [1], "\\Seen")
+        assert woken.wait(5) is flags, calls
+    finally:
+        stop_watch(thread, stop)
