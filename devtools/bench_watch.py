@@ -202,10 +202,14 @@ def phase_cron(tree, workdir, pg, dovecot, boxes, args, rng):
         db=DB,
         user=pg.user,
     )
-    args = ["-d", DB, "--db-filter", f"^{DB}$", "--http-interface", "127.0.0.1"]
-    args += ["--http-port", str(free_port()), "--max-cron-threads", "1"]
+    server_args = ["-d", DB, "--db-filter", f"^{DB}$", "--http-interface", "127.0.0.1"]
+    server_args += ["--http-port", str(free_port()), "--max-cron-threads", "1"]
     server = odoo_env.spawn_odoo(
-        tree, workdir, pg, [*args, "--log-level=info"], workdir / "cron-server.log"
+        tree,
+        workdir,
+        pg,
+        [*server_args, "--log-level=info"],
+        workdir / "cron-server.log",
     )
     try:
         time.sleep(20)  # the server up, its first pass done
