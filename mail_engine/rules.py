@@ -12,7 +12,9 @@ A condition looks at one part of the mail:
 - ``header``: every value of the header ``header_name`` (a header that is
   missing has no items).
 
-``value`` holds one value per line; blank lines are ignored. A positive
+``value`` holds one value per line; blank lines are ignored. In ``from``,
+``to`` and ``cc`` a line may also list several values separated by commas
+or semicolons (see :func:`split_values`). A positive
 operator (``contains``, ``equals``, ``starts_with``, ``ends_with``,
 ``regex``) holds when any line matches any item. ``not_contains`` and
 ``not_equals`` are their negations: they hold when *no* line matches (so
@@ -53,6 +55,9 @@ except ImportError:  # pragma: no cover - exercised by monkeypatching in tests
     _regex = None
 
 FIELDS = ("from", "to", "cc", "subject", "body", "header")
+#: address fields: a value line may list several values (``a@x, b@y``)
+LIST_FIELDS = ("from", "to", "cc")
+_LIST_SPLIT = re.compile(r"[,;]")
 OPERATORS = (
     "contains",
     "not_contains",
@@ -160,12 +165,31 @@ def _compile_regex(line):
         ) from error
 
 
+def split_values(field, operator, value):
+    """The values of a condition: one per line; in an address field
+    (:data:`LIST_FIELDS`) a line may also list several, separated by commas
+    or semicolons, as mail programs write them. A subject or body keeps its
+    commas, and so does a regular expression (``{1,3}``).
+
+    :return: tuple of the non-blank values, stripped
+
+    >>> split_values("from", "equals", "a@x.example, b@y.example\nc@z.example")
+    ('a@x.example', 'b@y.example', 'c@z.example')
+    >>> split_values("subject", "contains", "Order, urgent")
+    ('Order, urgent',)
+    """
+    lines = [line.strip() for line in (value or "").splitlines() if line.strip()]
+    if field in LIST_FIELDS and operator != "regex":
+        lines = [part.strip() for line in lines for part in _LIST_SPLIT.split(line)]
+    return tuple(line for line in lines if line)
+
+
 def compile_condition(field, operator, value, header_name=""):
     """Check one condition as typed by a user.
 
     :param str field: one of :data:`FIELDS`
     :param str operator: one of :data:`OPERATORS`
-    :param str value: one value per line
+    :param str value: one value per line (see :func:`split_values`)
     :param str header_name: the header looked at when ``field='header'``
     :return: :class:`Condition`
     :raise RuleError: see :class:`RuleError` for the codes
@@ -179,7 +203,7 @@ def compile_condition(field, operator, value, header_name=""):
         not _HEADER_NAME_RE.fullmatch(header_name) or len(header_name) > MAX_HEADER_NAME
     ):
         raise RuleError(f"not a header name: {header_name!r}", code="header_name")
-    lines = tuple(line.strip() for line in (value or "").splitlines() if line.strip())
+    lines = split_values(field, operator, value)
     if not lines:
         raise RuleError("no value given", code="empty")
     if len(lines) > MAX_LINES:

@@ -59,6 +59,29 @@ class CrmMailAccount(models.Model):
     protocol = fields.Selection(
         [("imap", "IMAP"), ("pop3", "POP3")], required=True, default="imap"
     )
+    use_for_receiving = fields.Boolean(
+        string="Use for Receiving",
+        default=True,
+        help="Fetch this mailbox's mail. Off: a send-only account, never "
+        "fetched (and never in error for it).",
+    )
+    bcc_author = fields.Boolean(
+        string="Copy to the Author",
+        help="Every mail sent from this account also goes to the user who "
+        "wrote it (Bcc), as in vtiger: the responsible keeps his copy in his "
+        "own mailbox.",
+    )
+    skip_own_rules_after_global = fields.Boolean(
+        string="Skip Own Rules after a Global Rule",
+        help="When a global routing rule fired for a mail, this account's own "
+        "rules are left out (besides each rule's Stop Further Rules).",
+    )
+    use_for_sending = fields.Boolean(
+        string="Use for Sending",
+        default=True,
+        help="Offer this account in From. Off: a receive-only account "
+        "(forwarding, a robot's mailbox): nobody sends from it.",
+    )
     incoming_host = fields.Char(string="Incoming Server")
     incoming_port = fields.Integer(default=993)
     incoming_security = fields.Selection(SECURITY, required=True, default="ssl")
@@ -110,6 +133,12 @@ class CrmMailAccount(models.Model):
         "follow in the next batch.",
     )
     timeout = fields.Integer(string="Timeout (s)", default=30)
+    fetch_interval = fields.Integer(
+        string="Fetch Every (min)",
+        help="This mailbox is fetched at most this often by the fetch cron "
+        "(whose own interval, in Settings, is the shortest). 0: at every run. "
+        "Fetch Now, Check Mail and the mail watcher fetch it whenever asked.",
+    )
     keep_on_server = fields.Boolean(default=True)
     mark_as_read = fields.Boolean(
         help="Mark fetched mail as read on the server (IMAP)."
@@ -151,6 +180,12 @@ class CrmMailAccount(models.Model):
         help="Append mail sent from Odoo to the server's Sent folder (IMAP).",
     )
     signature = fields.Html(sanitize=True)
+    signature_with_user = fields.Boolean(
+        string="Writer's Signature Too",
+        help="The signature of the user who writes (his Preferences) comes "
+        "above the account's: a shared mailbox signs with the name of the "
+        "person writing, then the company's block.",
+    )
     sender_name = fields.Char(help="Display name in From. Empty: the account name.")
     # status
     last_check = fields.Datetime(readonly=True, copy=False)
@@ -388,7 +423,7 @@ class CrmMailAccount(models.Model):
                 )
             self._clear_secrets_on_move(vals)
         res = super().write(vals)
-        if "active" in vals:
+        if "active" in vals or "use_for_receiving" in vals:
             self._toggle_cron()
         return res
 
@@ -426,7 +461,10 @@ class CrmMailAccount(models.Model):
         """Keep the fetch crons active only while an active account exists."""
         crons = self._fetch_crons()
         for cron in crons:
-            cron.toggle(model=self._name, domain=[("active", "=", True)])
+            cron.toggle(
+                model=self._name,
+                domain=[("active", "=", True), ("use_for_receiving", "=", True)],
+            )
 
     # ------------------------------------------------------------
     # ACTIONS

@@ -145,17 +145,23 @@ class CrmMailAccount(models.Model):
     def action_test_connection(self):
         """Log in to the incoming and outgoing servers; list IMAP folders."""
         self.ensure_one()
-        if not self.incoming_host:
+        receiving, sending = self.use_for_receiving, self.use_for_sending
+        if receiving and not self.incoming_host:
             raise UserError(self.env._("Set the incoming server first."))
+        if not receiving and not (sending and self.smtp_host):
+            raise UserError(self.env._("Set the outgoing server first."))
         # a failure is shown AND kept on the account (a raised UserError would
         # roll the account's error state back)
-        try:
-            folders = sessions.check_incoming(self._incoming_config(), self.protocol)
-        except MailEngineError as error:
-            return self._connection_failed(self._engine_error_message(error))
-        if self.protocol == "imap":
-            self.env["crm.mail.folder"]._sync_from_server(self, folders)
-        if self.smtp_host:
+        if receiving:
+            try:
+                folders = sessions.check_incoming(
+                    self._incoming_config(), self.protocol
+                )
+            except MailEngineError as error:
+                return self._connection_failed(self._engine_error_message(error))
+            if self.protocol == "imap":
+                self.env["crm.mail.folder"]._sync_from_server(self, folders)
+        if sending and self.smtp_host:
             smtp_server = f"{self.smtp_host}:{self.smtp_port}"
             try:
                 smtp_session.check_smtp(self._smtp_config())

@@ -96,9 +96,11 @@ class CrmMailAccount(models.Model):
         :param int jobs: number of cron jobs splitting the accounts
         """
         deadline = job_deadline(self.env)
-        accounts = self.sudo().search([("active", "=", True)])
+        accounts = self.sudo().search(
+            [("active", "=", True), ("use_for_receiving", "=", True)]
+        )
         accounts = accounts.filtered(
-            lambda a: a.id % max(jobs, 1) == job and a._is_due()
+            lambda a: a.id % max(jobs, 1) == job and a._is_due() and a._interval_due()
         )
         accounts = accounts.sorted(
             lambda a: (a.last_check or fields.Datetime.from_string("1970-01-01"), a.id)
@@ -126,6 +128,14 @@ class CrmMailAccount(models.Model):
         """Fetch one batch now; the cron takes the rest right after."""
         runs = []
         for account in self.sudo():
+            if not account.use_for_receiving:
+                raise UserError(
+                    self.env._(
+                        "%s is not used for receiving: turn on Use for "
+                        "Receiving to fetch it.",
+                        account.name,
+                    )
+                )
             run = account._fetch_locked()
             if run is None:
                 raise UserError(
@@ -157,7 +167,9 @@ class CrmMailAccount(models.Model):
         limit: the fetch cron runs at once instead, and each account's form
         tells when it was last checked.
         """
-        accounts = self.sudo().search([("active", "=", True)])
+        accounts = self.sudo().search(
+            [("active", "=", True), ("use_for_receiving", "=", True)]
+        )
         accounts.filtered(lambda a: a.state == "error").write({"failure_count": 0})
         for cron in self._fetch_crons().filtered("active"):
             cron._trigger()
@@ -203,6 +215,14 @@ class CrmMailAccount(models.Model):
             return True
         delay = min(2 ** (self.failure_count - 3) * 15, 240)
         return fields.Datetime.now() >= self.last_check + timedelta(minutes=delay)
+
+    def _interval_due(self):
+        """The account's own *Fetch Every* has passed since its last check."""
+        if not self.fetch_interval or not self.last_check:
+            return True
+        return fields.Datetime.now() >= self.last_check + timedelta(
+            minutes=self.fetch_interval
+        )
 
     def _auto_commit(self):
         # never commit under tests: the test transaction is rolled back

@@ -1,6 +1,7 @@
 from odoo import api, models
-from odoo.exceptions import AccessError
+from odoo.exceptions import AccessError, UserError
 from odoo.osv import expression
+from odoo.tools import is_html_empty
 
 from ..mail_engine.addresses import format_address_list
 
@@ -16,7 +17,11 @@ class CrmMailAccount(models.Model):
     def _sendable_domain(self, user=None):
         """Accounts ``user`` may send from: his own, or with the Send right."""
         user = user or self.env.user
-        domain = [("smtp_host", "!=", False), ("active", "=", True)]
+        domain = [
+            ("smtp_host", "!=", False),
+            ("active", "=", True),
+            ("use_for_sending", "=", True),
+        ]
         if user.has_group("crm_mail_client.group_mail_manager"):
             return domain
         return expression.AND(
@@ -84,6 +89,14 @@ class CrmMailAccount(models.Model):
     def _check_may_send(self):
         """Raise unless the current user may send from this account."""
         self.ensure_one()
+        if not self.sudo().use_for_sending:
+            raise UserError(
+                self.env._(
+                    "%(account)s is not used for sending: choose another "
+                    "account in From.",
+                    account=self.sudo().name,
+                )
+            )
         if not self.sudo()._may_send(self.env.user):
             raise AccessError(
                 self.env._(
@@ -91,6 +104,24 @@ class CrmMailAccount(models.Model):
                     account=self.sudo().name,
                 )
             )
+
+    def _signature_for(self, user):
+        """The signature a mail written by ``user`` from this account gets:
+        the account's, after the writer's own when the account says so.
+
+        :return: HTML (sanitized by both fields), ``""`` without any (or
+            without an account)
+        """
+        if not self:
+            return ""
+        self.ensure_one()
+        account = self.sudo()
+        parts = []
+        if account.signature_with_user and not is_html_empty(user.signature):
+            parts.append(str(user.signature))
+        if not is_html_empty(account.signature):
+            parts.append(str(account.signature))
+        return "".join(parts)
 
     def _from_header(self):
         """``Name <address>`` for the From header."""

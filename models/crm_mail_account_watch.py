@@ -95,6 +95,7 @@ class CrmMailAccount(models.Model):
         accounts = self.sudo().search(
             [
                 ("active", "=", True),
+                ("use_for_receiving", "=", True),
                 ("protocol", "=", "imap"),
                 ("live_arrival", "=", True),
             ]

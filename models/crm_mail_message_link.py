@@ -173,6 +173,9 @@ class CrmMailMessage(models.Model):
                 )
             )
             values["lead_id"] = lead.id
+            if lead.user_id:
+                # the lead's salesperson answers for its mail (and reads it)
+                values["user_id"] = lead.user_id.id
         _logger.info("Mail from %s: created partner %s.", address, contact.id)
         return values
 
@@ -193,6 +196,7 @@ class CrmMailMessage(models.Model):
         domain = domain_of(address)
         parent = Partner.browse()
         public = is_public_domain(domain, extra=company.crm_mail_public_domains or "")
+        created = False
         if with_company and domain and not public:
             parent = Partner.search(
                 [
@@ -201,7 +205,9 @@ class CrmMailMessage(models.Model):
                     ("company_id", "in", [False, company.id]),
                 ],
                 limit=1,
-            ) or Partner.create(
+            )
+            created = not parent
+            parent = parent or Partner.create(
                 {
                     "name": company_name_from_domain(domain),
                     "is_company": True,
@@ -214,14 +220,29 @@ class CrmMailMessage(models.Model):
             company._crm_mail_field_list("crm_mail_contact_email_fields") or ["email"]
         )[0]
         link_field = company.crm_mail_contact_company_field or "parent_id"
+        name_field = company.crm_mail_contact_name_field or "name"
         vals = {
             "name": name or address,
             email_field: address,
             "category_id": [fields.Command.link(tag.id)],
         }
+        if name_field != "name" and name_field in Partner._fields:
+            # the setup's "name field" (a full-name field of the old CRM's
+            # import, say) gets the sender's name too
+            vals[name_field] = name or address
         if parent and link_field in Partner._fields:
             vals[link_field] = parent.id
-        return Partner.create(vals), parent
+        contact = Partner.create(vals)
+        main_field = company.crm_mail_company_contact_field
+        if (
+            created
+            and main_field in Partner._fields
+            and Partner._fields[main_field].type == "many2one"
+            and not parent[main_field]
+        ):
+            # a company made for this sender gets him as its main contact
+            parent[main_field] = contact
+        return contact, parent
 
     @api.model
     def _link_vals(self, account, parsed, direction, classification):

@@ -66,6 +66,10 @@ class CrmMailMessage(models.Model):
                 )
             else:
                 vals["lead_id"] = self.env["crm.lead"].sudo().create(lead_vals).id
+        lead = self.env["crm.lead"].sudo().browse(vals.get("lead_id") or [])
+        if lead.user_id and not vals.get("user_id"):
+            # the salesperson of the mail's lead answers for it (and reads it)
+            vals["user_id"] = lead.user_id.id
         return vals
 
     @api.model

@@ -264,6 +264,11 @@ class CrmMailRule(models.Model):
                     parsed.message_id,
                 )
         fired = self.sudo().browse(engine.fired(results))
+        if account.skip_own_rules_after_global and fired.filtered(
+            lambda r: not r.account_id
+        ):
+            # Prostoy's order: a global rule that fired settles the mail
+            fired = fired.filtered(lambda r: not r.account_id)
         if fired:
             hits = cache.setdefault(CACHE_HITS, {})
             for rule_id in fired.ids:

@@ -44,8 +44,10 @@ class CrmMailRuleCondition(models.Model):
     )
     value = fields.Text(
         required=True,
-        help="One value per line: any line may match (for 'does not contain' "
-        "and 'is not': none may). Case does not matter.",
+        help="One value per line: any value may match (for 'does not contain' "
+        "and 'is not': none may). In From, To and Cc a line may also list "
+        "several addresses separated by commas or semicolons; a subject, body "
+        "or header value keeps its commas. Case does not matter.",
     )
 
     @api.constrains("field", "operator", "value", "header_name")

@@ -76,3 +76,8 @@ class CrmMailTabMixin(models.AbstractModel):
         action["domain"] = self._crm_mail_domain()
         action["context"] = self._crm_mail_action_context()
         return action
+
+    def action_crm_mail_check(self):
+        """ "Check Mail" on the tab: fetch the accounts the user reads now, in
+        the background; the tab shows what arrives (the bus tells it)."""
+        return self.env["crm.mail.message"].action_check_mail()

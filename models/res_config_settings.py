@@ -40,6 +40,13 @@ class ResConfigSettings(models.TransientModel):
         config_parameter="crm_mail_client.max_attachment_mb",
         default=25,
     )
+    crm_mail_max_send_mb = fields.Integer(
+        string="Max Attachments per Sent Mail (MB)",
+        config_parameter="crm_mail_client.max_send_mb",
+        default=25,
+        help="A mail whose attachments weigh more is refused before it is "
+        "sent, with the reason (most servers refuse 25 MB and more). 0: no limit.",
+    )
     crm_mail_initial_days = fields.Integer(
         string="First Sync Days (new accounts)",
         config_parameter="crm_mail_client.initial_days",

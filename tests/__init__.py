@@ -23,3 +23,4 @@ from . import test_rights_ui
 from . import test_mail_list
 from . import test_live_arrival
 from . import test_flag_sync
+from . import test_account_use

@@ -86,6 +86,48 @@ class TestLinking(MailServerCase):
         mail = self.fetch_one(make_mail(sender="ivan.private@other.example"))
         self.assertEqual(mail.contact_id, self.ivan)
 
+    def test_name_field_and_main_contact_from_the_wizard(self):
+        """ClientBase's "ФИО" field and a company's main contact: the setup
+        wizard's choices are used when mail creates them (#23.12)."""
+        Fields = self.env["ir.model.fields"]
+        partner_model = self.env.ref("base.model_res_partner").id
+        Fields.create(
+            {
+                "name": "x_full_name",
+                "model_id": partner_model,
+                "ttype": "char",
+                "field_description": "Full Name",
+            }
+        )
+        Fields.create(
+            {
+                "name": "x_main_contact_id",
+                "model_id": partner_model,
+                "ttype": "many2one",
+                "relation": "res.partner",
+                "field_description": "Main Contact",
+            }
+        )
+        wizard = self.env["crm.mail.setup.wizard"].create({"unknown_policy": "contact"})
+        wizard.contact_name_field_id = Fields._get("res.partner", "x_full_name")
+        wizard.company_contact_field_id = Fields._get(
+            "res.partner", "x_main_contact_id"
+        )
+        wizard.action_apply()
+        self.deliver(
+            make_mail(sender="Пётр Сидоров <petr@newclient.example>", subject="Запрос")
+        )
+        # a second sender of that company leaves its main contact as it is
+        mails = self.fetch_one(make_mail(sender="Anna <anna@newclient.example>"))
+        first = mails.filtered(lambda m: m.subject == "Запрос")
+        contact = first.contact_id
+        self.assertEqual(contact.name, "Пётр Сидоров")
+        self.assertEqual(contact.x_full_name, "Пётр Сидоров")
+        self.assertEqual(contact.parent_id.x_main_contact_id, contact)
+        second = mails - first
+        self.assertEqual(second.contact_id.parent_id, contact.parent_id)
+        self.assertEqual(contact.parent_id.x_main_contact_id, contact)
+
     def test_wizard_refuses_wrong_fields(self):
         wizard = self.env["crm.mail.setup.wizard"].create({})
         wizard.contact_email_field_ids = self.env["ir.model.fields"]._get(

@@ -188,3 +188,45 @@ class TestReview(MailServerCase):
             with self.subTest(method=method), self.assertRaises(AccessError):
                 getattr(mail.with_user(stranger), method)()
         self.assertFalse(mail.sudo().seen_ids)
+
+    def test_review_commands_on_many_mails_from_the_list(self):
+        """The list's Action menu: Reviewed, New again, Postpone, Read,
+        Unread on the chosen mails, with the rights of one mail."""
+        mails = self.fetch_one(subject="One") | self.fetch_one(subject="Two")
+
+        def run(xmlid, records, user=None):
+            action = self.env.ref(
+                f"crm_mail_client.crm_mail_message_action_server_{xmlid}"
+            )
+            return (
+                action.with_user(user or self.user_sales)
+                .with_context(
+                    active_model="crm.mail.message",
+                    active_ids=records.ids,
+                    active_id=records[:1].id,
+                )
+                .run()
+            )
+
+        run("reviewed", mails)
+        self.assertEqual(set(mails.mapped("review_state")), {"reviewed"})
+        run("new_again", mails)
+        self.assertEqual(set(mails.mapped("review_state")), {"new"})
+        as_sales = mails.with_user(self.user_sales)
+        run("read", mails)
+        self.assertFalse(any(as_sales.mapped("is_unread")))
+        run("unread", mails)
+        as_sales.invalidate_recordset(["is_unread"])
+        self.assertTrue(all(as_sales.mapped("is_unread")))
+        wizard = run("postpone", mails)
+        self.assertEqual(wizard["res_model"], "crm.mail.postpone.wizard")
+        self.assertEqual(wizard["context"]["default_message_ids"], mails.ids)
+        # a user who may not read them changes nothing
+        stranger = new_test_user(
+            self.env,
+            login="crm_mail_review_stranger",
+            groups="sales_team.group_sale_salesman",
+        )
+        with self.assertRaises(AccessError):
+            run("reviewed", mails, user=stranger)
+        self.assertEqual(set(mails.mapped("review_state")), {"new"})

@@ -168,6 +168,49 @@ class TestRules(MailServerCase):
         self.assertEqual(own.hit_count, 1)
         self.assertEqual(glob.hit_count, 2)
 
+    def test_skip_own_rules_after_a_global_rule(self):
+        """Prostoy's order, as an account option: a global rule that fired
+        settles the mail; the account's own rules run only when none did."""
+        account = self.make_account(skip_own_rules_after_global=True)
+        own = self.rule(
+            "account rule",
+            [("subject", "contains", "заказ")],
+            account_id=account.id,
+            action_assign_user_id=self.user_admin_mail.id,
+        )
+        glob = self.rule(
+            "global rule",
+            [("subject", "contains", "срочно")],
+            action_assign_user_id=self.user_sales.id,
+        )
+        _account, mails = self.fetch(
+            make_mail(subject="Заказ срочно"),
+            make_mail(subject="Заказ"),
+            account=account,
+        )
+        urgent = mails.filtered(lambda m: m.subject == "Заказ срочно")
+        plain = mails - urgent
+        self.assertEqual(urgent.rule_ids, glob)
+        self.assertEqual(urgent.user_id, self.user_sales)
+        self.assertEqual(plain.rule_ids, own)
+        self.assertEqual(plain.user_id, self.user_admin_mail)
+        self.assertEqual(own.hit_count, 1)
+
+    def test_comma_separated_addresses_match(self):
+        """A comma list on one line (as mail programs write addresses) used
+        to match nothing, silently."""
+        account = self.make_account()
+        rule = self.rule(
+            "several senders",
+            [("from", "equals", "boss@other.example, ivan@romashka.example")],
+            account_id=account.id,
+            action_review_state="reviewed",
+        )
+        _account, mail = self.fetch(
+            make_mail(sender="Ivan <ivan@romashka.example>"), account=account
+        )
+        self.assertEqual(mail.rule_ids, rule)
+
     def test_ignore_not_stored(self):
         rule = self.rule(
             "drop newsletters",
@@ -277,6 +320,10 @@ class TestRules(MailServerCase):
         self.assertEqual(lead.partner_id, self.ivan)
         self.assertIn("10 pumps", lead.description)
         self.assertEqual(mail.rule_ids, rule)
+        # the lead's salesperson answers for the mail, and reads it without
+        # any right on the account (#23: the responsible sees his mail)
+        self.assertEqual(mail.user_id, self.user_sales)
+        self.assertTrue(mail.with_user(self.user_sales).has_access("read"))
 
     def test_rule_lead_reuses_policy_lead(self):
         """The unknown-sender policy's lead takes the rule's team: one lead."""

@@ -802,3 +802,49 @@ class TestAnsweredMark(SendCase):
             .search([("parent_id", "=", incoming.id)])
         )
         self.assertFalse(answers, "the answer itself stays outgoing mail")
+
+    def test_copy_to_the_author_and_the_attachment_limit(self):
+        """vtiger's copy of sent mail to its author (Bcc, an account option)
+        and an outgoing attachment limit refused before sending (#23.10)."""
+        account = self.make_sender(bcc_author=True)
+        self.user_sales.email = "anna.sales@crm.test"
+        form = self.composer()
+        form.email_to = "ivan@romashka.example"
+        form.subject = "Offer"
+        self.send(form)
+        mail = self.sent_mails(account)
+        self.assertIn("anna.sales@crm.test", mail.email_bcc)
+        (received,) = self.peer.received()
+        self.assertIn("anna.sales@crm.test", received["rcpt_tos"])
+        # too heavy: refused in the composer, with the reason; nothing queued
+        self.env["ir.config_parameter"].sudo().set_param(
+            "crm_mail_client.max_send_mb", 1
+        )
+        big = (
+            self.env["ir.attachment"]
+            .with_user(self.user_sales)
+            .create({"name": "price.pdf", "raw": b"%PDF" + b"0" * (1024 * 1024 + 10)})
+        )
+        form = self.composer()
+        form.email_to = "ivan@romashka.example"
+        form.subject = "Heavy"
+        form.attachment_ids.add(big)
+        wizard = form.save()
+        with self.assertRaisesRegex(UserError, "weigh 1.0 MB"):
+            wizard.action_send()
+        self.assertEqual(len(self.sent_mails(account)), 1)
+
+    def test_a_shared_mailbox_signs_with_the_writers_name(self):
+        """The account's signature may bring the writer's own first (#23.8)."""
+        account = self.make_sender(
+            signature="<p>ООО Ромашка, отдел продаж</p>", signature_with_user=True
+        )
+        self.user_sales.signature = "<p>Анна Смирнова</p>"
+        form = self.composer()
+        self.assertIn("Анна Смирнова", form.body)
+        self.assertIn("отдел продаж", form.body)
+        self.assertLess(form.body.index("Анна"), form.body.index("отдел продаж"))
+        account.signature_with_user = False
+        form = self.composer()
+        self.assertNotIn("Анна Смирнова", form.body)
+        self.assertIn("отдел продаж", form.body)

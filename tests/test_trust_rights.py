@@ -434,3 +434,43 @@ class TestTrustRights(RpcMixin, AccessFixture, HttpCase):
         self.assertFalse(
             draft.imap_uid or draft.folder_id or draft.pop3_uidl or draft.server_deleted
         )
+
+    # ------------------------------------------------------------
+    # #23.1 the responsible sees his mail
+    # ------------------------------------------------------------
+
+    def test_23_the_responsible_reads_the_mail_assigned_to_him(self):
+        """E has no rights line on X: he reads (and only reads) the mail
+        whose Responsible he is, set by hand or as a lead's salesperson."""
+        self.login(self.user_e)
+        self.assert_denied("crm.mail.message", "read", [self.x_in.id], ["subject"])
+        self.x_in.sudo().user_id = self.user_e
+        (row,) = self.assert_allowed(
+            "crm.mail.message", "read", [self.x_in.id], ["subject"]
+        )
+        self.assertEqual(row["subject"], "x in")
+        found = self.assert_allowed(
+            "crm.mail.message", "search", [("account_id", "=", self.x.id)]
+        )
+        self.assertEqual(found, [self.x_in.id])
+        self.assert_denied(
+            "crm.mail.message", "write", [self.x_in.id], {"partner_id": False}
+        )
+        # the salesperson of a lead made from a mail becomes its responsible
+        mail = (
+            self.env["crm.mail.message"]
+            .sudo()
+            .create(
+                {
+                    "account_id": self.x.id,
+                    "direction": "incoming",
+                    "subject": "lead me",
+                    "email_from": "new@client.example",
+                }
+            )
+        )
+        mail.with_context(default_user_id=self.user_e.id)._make_leads()
+        self.assertEqual(mail.lead_id.user_id, self.user_e)
+        self.assertEqual(mail.user_id, self.user_e)
+        self.login(self.user_e)
+        self.assert_allowed("crm.mail.message", "read", [mail.id], ["subject"])

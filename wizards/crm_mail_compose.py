@@ -95,7 +95,8 @@ class CrmMailCompose(models.TransientModel):
             account = self.env["crm.mail.account"].browse(values["account_id"])
         if "body" in fields_list and not values.get("body"):
             values["body"] = compose.set_signature(
-                values.get("quote") or "<p><br></p>", account.signature or ""
+                values.get("quote") or "<p><br></p>",
+                account._signature_for(self.env.user),
             )
         values.pop("quote", None)
         partners = self.env["res.partner"].browse(
@@ -262,7 +263,7 @@ class CrmMailCompose(models.TransientModel):
     def _onchange_account_id(self):
         if self.account_id:
             self.body = compose.set_signature(
-                self.body or "", self.account_id.signature or ""
+                self.body or "", self.account_id._signature_for(self.env.user)
             )
 
     @api.onchange("template_id")
@@ -274,7 +275,7 @@ class CrmMailCompose(models.TransientModel):
             self.subject = rendered["subject"]
         if rendered.get("body"):
             self.body = compose.set_signature(
-                rendered["body"], self.account_id.signature or ""
+                rendered["body"], self.account_id._signature_for(self.env.user)
             )
 
     @api.model
@@ -420,6 +421,41 @@ class CrmMailCompose(models.TransientModel):
                 )
         elif not self._recipients() and not self.partner_ids.filtered("email"):
             raise UserError(self.env._("Add at least one recipient."))
+        self._check_attachment_size()
+
+    def _check_attachment_size(self):
+        """Refuse attachments heavier than the setting, before sending."""
+        limit = int(
+            self.env["ir.config_parameter"]
+            .sudo()
+            .get_param("crm_mail_client.max_send_mb", 25)
+            or 0
+        )
+        total = sum(self.attachment_ids.sudo().mapped("file_size"))
+        if limit and total > limit * 1024 * 1024:
+            raise UserError(
+                self.env._(
+                    "The attachments weigh %(size).1f MB; mail sent from here may "
+                    "carry %(limit)s MB at most. Remove some, or send them in "
+                    "several mails.",
+                    size=total / 1024 / 1024,
+                    limit=limit,
+                )
+            )
+
+    def _bcc_with_author(self, state):
+        """The Bcc, with the author added when the account copies him on
+        what he sends (not on drafts: only what leaves)."""
+        bcc = self.email_bcc or ""
+        author = self.env.user.email
+        if state != "outgoing" or not self.account_id.sudo().bcc_author or not author:
+            return bcc
+        taken = {normalize(address) for address in split_addresses(bcc)}
+        if normalize(author) in taken or normalize(author) == normalize(
+            self.account_id.email
+        ):
+            return bcc
+        return f"{bcc}, {author}" if bcc.strip() else author
 
     def _message_vals(self, state, partners, email_to, subject, body):
         """What the user wrote; the mail model adds the Message-ID, the
@@ -435,7 +471,7 @@ class CrmMailCompose(models.TransientModel):
             "state": state,
             "email_to": email_to,
             "email_cc": self.email_cc or False,
-            "email_bcc": self.email_bcc or False,
+            "email_bcc": self._bcc_with_author(state) or False,
             "subject": subject,
             "body_html": body,
             "lead_id": lead.id,
@@ -499,7 +535,8 @@ class CrmMailCompose(models.TransientModel):
                 rendered = self._render_template(self.template_id, partner)
                 subject = rendered.get("subject") or subject
                 body = compose.set_signature(
-                    rendered.get("body") or body, self.account_id.signature or ""
+                    rendered.get("body") or body,
+                    self.account_id._signature_for(self.env.user),
                 )
             email_to = format_address_list([(partner.name, normalize(partner.email))])
             vals = self._message_vals("outgoing", partner, email_to, subject, body)

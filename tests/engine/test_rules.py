@@ -270,3 +270,33 @@ def test_fallback_without_regex_package(monkeypatch):
     # racing the machine's speed
     assert time.monotonic() - start < 30
     assert holds(cond("body", "regex", "^x+"), message)
+
+
+@pytest.mark.parametrize("field", ["from", "to", "cc"])
+def test_address_values_may_be_a_comma_list(field):
+    """Prostoy's "several addresses separated by commas": a comma (or
+    semicolon) list on one line matches any of its addresses."""
+    value = {
+        "from": "someone@else.example, ivan@client.example",
+        "to": "nobody@x.example; boss@crm.test",
+        "cc": "x@y.example,anna@partner.example",
+    }[field]
+    rule = compile_rule(1, "all", [compile_condition(field, "equals", value)])
+    assert evaluate_rule(rule, mail()).matched
+    negated = compile_rule(1, "all", [compile_condition(field, "not_equals", value)])
+    assert not evaluate_rule(negated, mail()).matched
+
+
+def test_a_subject_keeps_its_commas():
+    rule = compile_rule(
+        1,
+        "all",
+        [compile_condition("subject", "contains", "Order #42 for Romashka, x")],
+    )
+    assert not evaluate_rule(rule, mail()).matched
+    rule = compile_rule(1, "all", [compile_condition("subject", "contains", "#42 for")])
+    assert evaluate_rule(rule, mail()).matched
+    condition = compile_condition("subject", "contains", "a, b")
+    assert condition.values == ("a, b",)
+    # a regex keeps its commas in an address field too
+    assert compile_condition("from", "regex", r"ivan\w{1,3}").lines == (r"ivan\w{1,3}",)
