@@ -145,6 +145,9 @@ class SmtpPeer:
         self.save_eml = save_eml
         self.oauth_store = oauth_store
         self.oauth_logins = []  # users logged in by OAuth2
+        # ``deliver(recipient, raw)``: hands accepted mail on (e.g. to
+        # Dovecot's mailbox of that recipient); None keeps it here only
+        self.deliver = None
         self.smtps_port = free_port()
         self.starttls_port = free_port()
         self.messages = []
@@ -271,6 +274,11 @@ class SmtpPeer:
         if self.save_eml:
             name = f"{time.strftime('%Y%m%d-%H%M%S')}-{count:05d}.eml"
             (self.outbox / name).write_bytes(message["data"])
+        if self.deliver is not None:
+            # a mail server delivering to its own mailboxes (Postfix handing
+            # mail to Dovecot, say): a test message can come back by IMAP
+            for rcpt in message["rcpt_tos"]:
+                self.deliver(rcpt, message["data"])
 
     def received(self):
         """A snapshot of the received messages (safe while mail arrives).

@@ -6,6 +6,9 @@ Pure helpers for the composer; they build values, never messages (Odoo's
 
 import html
 import re
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import formatdate
 
 from lxml import etree
 from lxml import html as lxml_html
@@ -250,3 +253,23 @@ def has_text(body_html):
     ):
         block.drop_tree()
     return bool(root.text_content().strip())
+
+
+def test_message(address, token, subject):
+    """The message that tests an account's round trip: from and to itself,
+    found again by its Message-ID.
+
+    :param str address: the account's address
+    :param str token: the Message-ID's inside (unique)
+    :param str subject: its subject (in the user's language)
+    :return: bytes (RFC 5322)
+    """
+    message = EmailMessage(policy=SMTP)
+    message["From"] = address
+    message["To"] = address
+    message["Subject"] = subject
+    message["Message-ID"] = f"<{token}>"
+    message["Date"] = formatdate(localtime=True)
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(subject)
+    return message.as_bytes()

@@ -1,8 +1,15 @@
-from odoo import fields, models
-from odoo.exceptions import UserError
+import time
+import uuid
 
-from ..mail_engine import sessions, smtp_session
+from odoo import fields, models
+from odoo.exceptions import AccessError, UserError
+
+from ..mail_engine import compose, sessions, smtp_session
 from ..mail_engine.exceptions import MailEngineError
+from ..mail_engine.imap_session import ImapSession
+
+#: seconds the test message is waited for in the Inbox
+TEST_MESSAGE_WAIT = 30
 
 
 class CrmMailAccount(models.Model):
@@ -174,6 +181,97 @@ class CrmMailAccount(models.Model):
             self.env._("Connection works"),
             self.env._("%(account)s: the servers accept the login.", account=self.name),
         )
+
+    def action_test_message(self):
+        """Send a test message to the account itself and wait for it in the
+        Inbox (1C's check on save): says which step works and which fails,
+        then deletes the test message from the server."""
+        self.ensure_one()
+        if not self.can_edit:
+            raise AccessError(
+                self.env._(
+                    "Only the owner of %s or a mail administrator tests it.", self.name
+                )
+            )
+        if not (self.smtp_host and self.incoming_host and self.protocol == "imap"):
+            raise UserError(
+                self.env._(
+                    "The test message needs an outgoing server and an IMAP "
+                    "incoming server."
+                )
+            )
+        steps, ok = self._test_message_steps()
+        lines = "\n".join(f"{'✔' if good else '✘'} {text}" for good, text in steps)
+        return self._notification(
+            self.env._("Test message"),
+            lines,
+            "success" if ok else "danger",
+            sticky=not ok,
+        )
+
+    def _test_message_steps(self):
+        """[(ok, text)] of the round trip, and whether it all worked."""
+        token = f"{uuid.uuid4().hex}@crm-mail-test"
+        raw = compose.test_message(self.email, token, self.env._("Test message"))
+        steps = []
+        try:
+            smtp = smtp_session.open_smtp(self._smtp_config())
+        except MailEngineError as error:
+            steps.append(
+                (False, self.env._("SMTP login: %s", self._engine_error_message(error)))
+            )
+            return steps, False
+        steps.append((True, self.env._("SMTP login")))
+        server = f"{self.smtp_host}:{self.smtp_port}"
+        try:
+            smtp_session.send_raw(smtp, self.email, [self.email], raw, server)
+            smtp.quit()
+        except MailEngineError as error:
+            steps.append(
+                (
+                    False,
+                    self.env._(
+                        "Sending: %s", self._engine_error_message(error, server)
+                    ),
+                )
+            )
+            return steps, False
+        finally:
+            smtp.close()
+        steps.append((True, self.env._("Sending: the server took the message")))
+        started = time.monotonic()
+        try:
+            with ImapSession.open(self._incoming_config()) as session:
+                while True:
+                    found = session.search("INBOX", f'HEADER Message-ID "<{token}>"')
+                    waited = time.monotonic() - started
+                    if found or waited > TEST_MESSAGE_WAIT:
+                        break
+                    time.sleep(1)
+                if found:
+                    # ours, not the customers': it leaves the mailbox again
+                    session.delete("INBOX", found)
+        except MailEngineError as error:
+            steps.append(
+                (False, self.env._("Receiving: %s", self._engine_error_message(error)))
+            )
+            return steps, False
+        if not found:
+            steps.append(
+                (
+                    False,
+                    self.env._(
+                        "Receiving: not in the Inbox after %s seconds (in Spam? "
+                        "forwarded elsewhere?)",
+                        TEST_MESSAGE_WAIT,
+                    ),
+                )
+            )
+            return steps, False
+        steps.append(
+            (True, self.env._("Receiving: in the Inbox after %s s", round(waited, 1)))
+        )
+        return steps, True
 
     def _connection_failed(self, message):
         self.sudo().write(

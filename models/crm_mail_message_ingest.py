@@ -276,6 +276,8 @@ class CrmMailMessage(models.Model):
                 cid_urls[att.content_id] = f"/web/image/{record.id}"
         if cid_urls:
             message.body_html = mime.replace_cids(parsed.body_html, cid_urls)
+        if rules and rules.filtered("action_post_on_lead"):
+            message._post_on_lead()
         return message
 
     @api.model

@@ -1,5 +1,7 @@
 import logging
 
+from markupsafe import Markup
+
 from odoo import api, fields, models
 
 from ..mail_engine.compose import find_lead_ids
@@ -41,7 +43,11 @@ class CrmMailMessage(models.Model):
         """
         vals = dict(vals, rule_ids=[fields.Command.set(rules.ids)])
         policy_lead = self.env["crm.lead"].sudo().browse(vals.get("lead_id") or [])
+        fixed = self.env["crm.lead"].sudo()
         for rule in rules:
+            lead = rule.action_lead_id.sudo()
+            if lead and lead.company_id in (account.company_id, lead.browse()):
+                fixed = lead
             if rule.action_link != "none":
                 vals.update(self._rule_link_vals(account, parsed, rule.action_link))
             assignee = rule.action_assign_user_id
@@ -50,7 +56,12 @@ class CrmMailMessage(models.Model):
             if rule.action_review_state:
                 vals["review_state"] = rule.action_review_state
         existing = self.env["crm.lead"]
-        if any(rules.mapped("action_link_lead")):
+        if fixed:
+            if policy_lead and policy_lead != fixed:
+                # made a moment ago for this mail only: one mail, one lead
+                policy_lead.unlink()
+            vals["lead_id"] = existing = fixed
+        elif any(rules.mapped("action_link_lead")):
             existing = self._rule_find_lead(account, parsed, vals)
             if existing:
                 if policy_lead and policy_lead != existing:
@@ -67,10 +78,28 @@ class CrmMailMessage(models.Model):
             else:
                 vals["lead_id"] = self.env["crm.lead"].sudo().create(lead_vals).id
         lead = self.env["crm.lead"].sudo().browse(vals.get("lead_id") or [])
+        salesperson = rules.filtered("action_lead_user_id")[-1:].action_lead_user_id
+        if lead and salesperson and account.company_id in salesperson.company_ids:
+            lead.user_id = salesperson
         if lead.user_id and not vals.get("user_id"):
             # the salesperson of the mail's lead answers for it (and reads it)
             vals["user_id"] = lead.user_id.id
         return vals
+
+    def _post_on_lead(self):
+        """A rule asked for the mail itself on its lead: its text as an
+        internal note (never mailed to the lead's followers)."""
+        for mail in self.sudo().filtered("lead_id"):
+            body = mail.body_html or Markup("<pre>%s</pre>") % (mail.body_text or "")
+            header = Markup("<p><b>%s</b> — %s</p>") % (
+                mail.subject or self.env._("(no subject)"),
+                mail.from_name or mail.email_from or "",
+            )
+            mail.lead_id.with_context(mail_create_nosubscribe=True).message_post(
+                body=header + Markup(body),
+                subtype_xmlid="mail.mt_note",
+                author_id=(mail.contact_id or mail.partner_id).id or None,
+            )
 
     @api.model
     def _rule_link_vals(self, account, parsed, which):

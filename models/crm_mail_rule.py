@@ -92,6 +92,24 @@ class CrmMailRule(models.Model):
     action_assign_user_id = fields.Many2one(
         "res.users", string="Assign To", ondelete="set null"
     )
+    action_lead_id = fields.Many2one(
+        "crm.lead",
+        string="Link to This Lead",
+        ondelete="set null",
+        help="File the mail into this lead or opportunity (a tender, a big "
+        "deal: every mail of it in one place).",
+    )
+    action_post_on_lead = fields.Boolean(
+        string="Post the Mail on the Lead",
+        help="The mail's text goes into the lead's chatter as an internal "
+        "note, not only a short line: whoever reads the lead reads it there.",
+    )
+    action_lead_user_id = fields.Many2one(
+        "res.users",
+        string="Assign the Lead To",
+        ondelete="set null",
+        help="The lead the mail is linked to gets this salesperson.",
+    )
     action_review_state = fields.Selection(
         [("new", "New"), ("reviewed", "Reviewed")], string="Set Review State"
     )

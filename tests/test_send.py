@@ -848,3 +848,37 @@ class TestAnsweredMark(SendCase):
         form = self.composer()
         self.assertNotIn("Анна Смирнова", form.body)
         self.assertIn("отдел продаж", form.body)
+
+    def test_a_test_message_goes_round(self):
+        """1C's check on save: a message to the account itself, sent and
+        found in the Inbox, each step reported; then removed (#23.11)."""
+        account = self.make_sender(user_id=self.user_sales.id)
+        box = self.mailbox
+        self.peer.deliver = lambda rcpt, raw: (
+            self.dovecot.deliver(box, raw) if rcpt == box else None
+        )
+        self.addCleanup(setattr, self.peer, "deliver", None)
+        with real_smtp():
+            action = account.with_user(self.user_sales).action_test_message()
+        params = action["params"]
+        self.assertEqual(params["type"], "success", params["message"])
+        self.assertIn("SMTP", params["message"])
+        self.assertIn("Inbox", params["message"])
+        self.assertEqual(self.dovecot.message_count(box), 0, "the test message went")
+        # it never comes back: the step that fails is named
+        self.peer.deliver = None
+        with (
+            real_smtp(),
+            patch(
+                "odoo.addons.crm_mail_client.models.crm_mail_account_connection"
+                ".TEST_MESSAGE_WAIT",
+                2,
+            ),
+        ):
+            action = account.action_test_message()
+        self.assertEqual(action["params"]["type"], "danger")
+        self.assertIn("not in the Inbox", action["params"]["message"])
+        # somebody who only reads the account does not test it
+        other = self.make_sender(email="other@crm.test")
+        with self.assertRaises(AccessError):
+            other.with_user(self.user_sales).action_test_message()
