@@ -2,7 +2,7 @@
     "name": "CRM Mail Client",
     "summary": "Mail accounts (IMAP/POP3/SMTP) fetched into the CRM, "
     "linked to companies and contacts",
-    "version": "18.0.2.3.0",
+    "version": "18.0.2.4.0",
     "category": "Sales/CRM",
     "license": "LGPL-3",
     "author": "CRM Mail Client developers",

@@ -280,7 +280,7 @@ class CrmMailAccount(models.Model):
             .search(
                 [
                     ("account_id", "in", self.ids),
-                    ("user_id", "=", self.env.uid),
+                    ("member_ids", "in", self.env.uid),
                     "|",
                     ("in_manage", "=", True),
                     ("out_manage", "=", True),

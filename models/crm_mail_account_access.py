@@ -24,9 +24,13 @@ ROLES = {
 
 
 class CrmMailAccountAccess(models.Model):
-    """What one user may do with the mail of one account.
+    """What one user, one sales team or one user group may do with the mail
+    of one account.
 
-    Record rules read these lines (``security/crm_mail_security.xml``); the
+    Record rules read these lines (``security/crm_mail_security.xml``)
+    through ``member_ids``: the users a line stands for (its user, the
+    team's members, the group's users), kept up to date as teams and groups
+    change. The effective right of a user is the union of his lines. The
     owner of a personal account and the administrators need none.
     """
 
@@ -37,8 +41,28 @@ class CrmMailAccountAccess(models.Model):
     account_id = fields.Many2one(
         "crm.mail.account", required=True, ondelete="cascade", index=True
     )
-    user_id = fields.Many2one(
-        "res.users", required=True, ondelete="cascade", index=True
+    user_id = fields.Many2one("res.users", ondelete="cascade", index=True)
+    team_id = fields.Many2one(
+        "crm.team",
+        string="Sales Team",
+        ondelete="cascade",
+        index="btree_not_null",
+        help="Every member of the team has these rights.",
+    )
+    group_id = fields.Many2one(
+        "res.groups",
+        string="User Group",
+        ondelete="cascade",
+        index="btree_not_null",
+        help="Every user of the group has these rights.",
+    )
+    member_ids = fields.Many2many(
+        "res.users",
+        string="Users",
+        compute="_compute_member_ids",
+        search="_search_member_ids",
+        help="The users this line gives rights to: its user, the team's "
+        "members, the group's users (as they are now).",
     )
     company_id = fields.Many2one(related="account_id.company_id", store=True)
     in_read = fields.Boolean(string="Read Incoming", default=True)
@@ -78,8 +102,62 @@ class CrmMailAccountAccess(models.Model):
             "account_user_uniq",
             "UNIQUE(account_id, user_id)",
             "One line per user and account.",
-        )
+        ),
+        (
+            "account_team_uniq",
+            "UNIQUE(account_id, team_id)",
+            "One line per sales team and account.",
+        ),
+        (
+            "account_group_uniq",
+            "UNIQUE(account_id, group_id)",
+            "One line per user group and account.",
+        ),
+        (
+            "one_holder",
+            "CHECK(num_nonnulls(user_id, team_id, group_id) = 1)",
+            "A rights line names a user, a sales team or a user group: exactly one.",
+        ),
     ]
+
+    @api.depends(
+        "user_id",
+        "team_id.crm_team_member_ids.user_id",
+        "team_id.crm_team_member_ids.active",
+        "group_id.users",
+    )
+    @api.depends_context("uid")
+    def _compute_member_ids(self):
+        for line in self:
+            line.member_ids = (
+                line.user_id
+                | line.team_id.sudo().crm_team_member_ids.filtered("active").user_id
+                | line.group_id.sudo().users
+            ).filtered(lambda u: not u.share)
+
+    def _search_member_ids(self, operator, value):
+        """Lines standing for these users, found through the team and group
+        memberships of now (indexed subqueries: record rules use it)."""
+        if operator not in ("in", "="):
+            raise NotImplementedError(f"member_ids {operator}")
+        ids = [value] if isinstance(value, int) else list(value)
+        return [
+            "|",
+            "|",
+            ("user_id", "in", ids),
+            (
+                "team_id",
+                "any",
+                [
+                    (
+                        "crm_team_member_ids",
+                        "any",
+                        [("user_id", "in", ids), ("active", "=", True)],
+                    )
+                ],
+            ),
+            ("group_id", "any", [("users", "in", ids)]),
+        ]
 
     @api.depends(*FLAGS)
     def _compute_role(self):
@@ -106,6 +184,13 @@ class CrmMailAccountAccess(models.Model):
     @api.constrains("out_default", "user_id")
     def _check_one_default(self):
         for line in self.filtered("out_default"):
+            if not line.user_id:
+                raise ValidationError(
+                    self.env._(
+                        "Default Sender is one user's choice: it cannot be set "
+                        "for a sales team or a user group."
+                    )
+                )
             others = self.sudo().search_count(
                 [
                     ("user_id", "=", line.user_id.id),
@@ -141,11 +226,12 @@ class CrmMailAccountAccess(models.Model):
             if account.user_id.id == uid:
                 continue  # the owner of a personal account manages it
             mine = self.sudo().search(
-                [("account_id", "=", account_id), ("user_id", "=", uid)], limit=1
+                [("account_id", "=", account_id), ("member_ids", "in", uid)]
             )
-            allowed = (mine.in_manage or mine.out_manage) and not (
-                (touches_in and not mine.in_manage)
-                or (touches_out and not mine.out_manage)
+            in_manage = any(mine.mapped("in_manage"))
+            out_manage = any(mine.mapped("out_manage"))
+            allowed = (in_manage or out_manage) and not (
+                (touches_in and not in_manage) or (touches_out and not out_manage)
             )
             if not allowed:
                 raise AccessError(
@@ -170,13 +256,21 @@ class CrmMailAccountAccess(models.Model):
             [
                 (
                     vals.get("account_id"),
-                    {vals.get("user_id")},
+                    self._users_of(vals),
                     *self._sides([f for f in FLAGS if vals.get(f, defaults.get(f))]),
                 )
                 for vals in vals_list
             ]
         )
         return super().create(vals_list)
+
+    @api.model
+    def _users_of(self, vals):
+        """Ids of the users a line with these values would stand for."""
+        users = self.env["res.users"].sudo().browse(vals.get("user_id") or [])
+        team = self.env["crm.team"].sudo().browse(vals.get("team_id") or [])
+        group = self.env["res.groups"].sudo().browse(vals.get("group_id") or [])
+        return set((users | team.member_ids | group.users).ids)
 
     def write(self, vals):
         manager = self.env.su or self.env.user.has_group(MANAGER_GROUP)
@@ -186,15 +280,17 @@ class CrmMailAccountAccess(models.Model):
         ):
             raise AccessError(self.env._("A right cannot move to another account."))
         changes = []
+        holders = ("user_id", "team_id", "group_id")
         for line in self:
-            if "user_id" in vals and vals["user_id"] != line.user_id.id:
-                # the line's rights go to another user: all of them count,
-                # for the one who loses them and the one who gets them
+            if any(name in vals and vals[name] != line[name].id for name in holders):
+                # the line's rights go to other users: all of them count,
+                # for those who lose them and those who get them
                 flags = [f for f in FLAGS if vals.get(f, line[f]) or line[f]]
-                users = {line.user_id.id, vals["user_id"]}
+                new = {name: vals.get(name, line[name].id) for name in holders}
+                users = set(line.member_ids.ids) | self._users_of(new)
             else:
                 flags = [f for f in FLAGS if f in vals and vals[f] != line[f]]
-                users = {line.user_id.id}
+                users = set(line.member_ids.ids)
             changes.append((line.account_id.id, users, *self._sides(flags)))
         self._check_manage(changes)
         return super().write(vals)
@@ -204,7 +300,7 @@ class CrmMailAccountAccess(models.Model):
             [
                 (
                     line.account_id.id,
-                    {line.user_id.id},
+                    set(line.member_ids.ids),
                     *self._sides([f for f in FLAGS if line[f]]),
                 )
                 for line in self

@@ -306,7 +306,7 @@ class CrmMailAccount(models.Model):
             return
         managers = self.env.ref("crm_mail_client.group_mail_manager").sudo().users
         candidates = (
-            self.sudo().user_id | self.sudo().access_ids.user_id | managers
+            self.sudo().user_id | self.sudo().access_ids.member_ids | managers
         ).filtered(lambda u: u.active and not u.share)
         for user in candidates:
             # his rules in his companies (the fetching user's may differ)

@@ -33,7 +33,7 @@ class CrmMailAccount(models.Model):
                     (
                         "access_ids",
                         "any",
-                        [("user_id", "=", user.id), ("out_send", "=", True)],
+                        [("member_ids", "in", user.id), ("out_send", "=", True)],
                     ),
                 ],
             ]
@@ -70,7 +70,7 @@ class CrmMailAccount(models.Model):
             or account.user_id == user
             or bool(
                 account.access_ids.filtered(
-                    lambda line: line.user_id == user and line.out_send
+                    lambda line: user in line.member_ids and line.out_send
                 )
             )
         )

@@ -60,7 +60,8 @@ class CrmMailMessage(models.Model):
             if policy_lead and policy_lead != fixed:
                 # made a moment ago for this mail only: one mail, one lead
                 policy_lead.unlink()
-            vals["lead_id"] = existing = fixed
+            vals["lead_id"] = fixed.id
+            existing = fixed
         elif any(rules.mapped("action_link_lead")):
             existing = self._rule_find_lead(account, parsed, vals)
             if existing:

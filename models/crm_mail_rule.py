@@ -168,7 +168,10 @@ class CrmMailRule(models.Model):
                         (
                             "access_ids",
                             "any",
-                            [("user_id", "=", self.env.uid), ("in_read", "=", True)],
+                            [
+                                ("member_ids", "in", self.env.uid),
+                                ("in_read", "=", True),
+                            ],
                         ),
                     ]
                 )

@@ -567,6 +567,38 @@ class TestRules(MailServerCase):
         action = account.action_view_rules()
         self.assertEqual(self.env["crm.mail.rule"].search(action["domain"]), rule)
 
+    def test_rules_file_into_a_chosen_lead_and_post_the_mail(self):
+        """Prostoy's "add to task X, reassign to Y", vtiger's "update ticket"
+        (#23.5): a fixed lead, the mail posted on it, its salesperson set."""
+        tender = self.env["crm.lead"].create({"name": "Тендер на насосы"})
+        rule = self.rule(
+            "tender",
+            [("subject", "contains", "тендер")],
+            action_lead_id=tender.id,
+            action_post_on_lead=True,
+            action_lead_user_id=self.user_sales.id,
+            action_create_lead=True,  # the fixed lead wins
+        )
+        _account, mail = self.fetch(
+            make_mail(
+                subject="Тендер: вопросы",
+                sender="Ivan <ivan@romashka.example>",
+                body="Когда будет КП по тендеру?",
+            )
+        )
+        self.assertEqual(mail.rule_ids, rule)
+        self.assertEqual(mail.lead_id, tender)
+        self.assertEqual(tender.user_id, self.user_sales)
+        self.assertEqual(mail.user_id, self.user_sales)
+        (note,) = tender.message_ids.filtered(
+            lambda m: "КП по тендеру" in (m.body or "")
+        )
+        self.assertEqual(note.subtype_id, self.env.ref("mail.mt_note"))
+        self.assertEqual(note.author_id, self.ivan)
+        self.assertEqual(
+            self.env["crm.lead"].search_count([("name", "ilike", "вопросы")]), 0
+        )
+
 
 @tagged("post_install", "-at_install")
 class TestRuleFromMail(MailServerCase):
@@ -599,36 +631,4 @@ class TestRuleFromMail(MailServerCase):
         self.assertEqual(
             rule.condition_ids.mapped(lambda c: (c.field, c.operator, c.value)),
             [("from", "contains", "price@supplier.example")],
-        )
-
-    def test_rules_file_into_a_chosen_lead_and_post_the_mail(self):
-        """Prostoy's "add to task X, reassign to Y", vtiger's "update ticket"
-        (#23.5): a fixed lead, the mail posted on it, its salesperson set."""
-        tender = self.env["crm.lead"].create({"name": "Тендер на насосы"})
-        rule = self.rule(
-            "tender",
-            [("subject", "contains", "тендер")],
-            action_lead_id=tender.id,
-            action_post_on_lead=True,
-            action_lead_user_id=self.user_sales.id,
-            action_create_lead=True,  # the fixed lead wins
-        )
-        _account, mail = self.fetch(
-            make_mail(
-                subject="Тендер: вопросы",
-                sender="Ivan <ivan@romashka.example>",
-                body="Когда будет КП по тендеру?",
-            )
-        )
-        self.assertEqual(mail.rule_ids, rule)
-        self.assertEqual(mail.lead_id, tender)
-        self.assertEqual(tender.user_id, self.user_sales)
-        self.assertEqual(mail.user_id, self.user_sales)
-        (note,) = tender.message_ids.filtered(
-            lambda m: "КП по тендеру" in (m.body or "")
-        )
-        self.assertEqual(note.subtype_id, self.env.ref("mail.mt_note"))
-        self.assertEqual(note.author_id, self.ivan)
-        self.assertEqual(
-            self.env["crm.lead"].search_count([("name", "ilike", "вопросы")]), 0
         )

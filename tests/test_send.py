@@ -879,6 +879,6 @@ class TestAnsweredMark(SendCase):
         self.assertEqual(action["params"]["type"], "danger")
         self.assertIn("not in the Inbox", action["params"]["message"])
         # somebody who only reads the account does not test it
-        other = self.make_sender(email="other@crm.test")
+        other = self.make_sender(email="other@crm.test", default=False)
         with self.assertRaises(AccessError):
             other.with_user(self.user_sales).action_test_message()

@@ -1,7 +1,11 @@
 """Trust, round 2 (issue #18, items 1-6): what a low-rights user can reach
 over RPC. Each test names the item it covers."""
 
+import psycopg2
+
+from odoo.exceptions import ValidationError
 from odoo.tests import HttpCase, new_test_user, tagged
+from odoo.tools import mute_logger
 
 from .common import make_mail
 from .test_access_rules import AccessFixture, RpcMixin
@@ -474,3 +478,69 @@ class TestTrustRights(RpcMixin, AccessFixture, HttpCase):
         self.assertEqual(mail.user_id, self.user_e)
         self.login(self.user_e)
         self.assert_allowed("crm.mail.message", "read", [mail.id], ["subject"])
+
+    # ------------------------------------------------------------
+    # #23.2 rights for a sales team or a user group
+    # ------------------------------------------------------------
+
+    def test_23_rights_lines_for_a_team_and_a_group(self):
+        """One line for a 30-person department: a sales team's members or a
+        group's users have its rights, no more, for as long as they belong."""
+        Access = self.env["crm.mail.account.access"]
+        team = self.env["crm.team"].create({"name": "Отдел продаж"})
+        member = self.env["crm.team.member"].create(
+            {"crm_team_id": team.id, "user_id": self.user_e.id}
+        )
+        Access.create({"account_id": self.x.id, "team_id": team.id, "role": "reader"})
+        self.login(self.user_e)
+        (row,) = self.assert_allowed(
+            "crm.mail.message", "read", [self.x_in.id], ["subject"]
+        )
+        self.assertEqual(row["subject"], "x in")
+        self.assert_denied("crm.mail.message", "read", [self.x_out.id], ["subject"])
+        self.assert_denied("crm.mail.message", "read", [self.y_in.id], ["subject"])
+        # he sees the line that gives it, and cannot change it
+        lines = self.assert_allowed(
+            "crm.mail.account.access",
+            "search_read",
+            [("team_id", "=", team.id)],
+            ["id"],
+        )
+        self.assertEqual(len(lines), 1)
+        self.assert_denied(
+            "crm.mail.account.access", "write", [lines[0]["id"]], {"in_write": True}
+        )
+        # out of the team: out of the mail
+        member.unlink()
+        self.assert_denied("crm.mail.message", "read", [self.x_in.id], ["subject"])
+
+        group = self.env["res.groups"].create(
+            {"name": "Читатели почты", "users": [(4, self.user_e.id)]}
+        )
+        Access.create({"account_id": self.y.id, "group_id": group.id, "role": "sender"})
+        self.y.sudo().smtp_host = "smtp.invalid"
+        self.assert_allowed("crm.mail.message", "read", [self.y_in.id], ["subject"])
+        Account = self.env["crm.mail.account"].with_user(self.user_e)
+        self.assertIn(self.y, Account.search(Account._sendable_domain()))
+        group.users = [(3, self.user_e.id)]
+        self.assert_denied("crm.mail.message", "read", [self.y_in.id], ["subject"])
+
+    def test_23_a_line_names_exactly_one_holder(self):
+        Access = self.env["crm.mail.account.access"]
+        team = self.env["crm.team"].create({"name": "Команда"})
+        with self.assertRaises(psycopg2.IntegrityError), mute_logger("odoo.sql_db"):
+            with self.env.cr.savepoint():
+                Access.create(
+                    {
+                        "account_id": self.y.id,
+                        "user_id": self.user_e.id,
+                        "team_id": team.id,
+                    }
+                )
+        with self.assertRaises(psycopg2.IntegrityError), mute_logger("odoo.sql_db"):
+            with self.env.cr.savepoint():
+                Access.create({"account_id": self.y.id})
+        with self.assertRaises(ValidationError):
+            Access.create(
+                {"account_id": self.y.id, "team_id": team.id, "out_default": True}
+            )
