@@ -16,7 +16,8 @@ user with *Read* on the main account and as an administrator, and prints
 a table: min and median server time, queries per request, and the EXPLAIN
 ANALYZE of the slowest query of the slowest request and of the planned
 ones (rules, unread, partner domain, search, relink). Results go to
-``<workdir>/bench_scale.{md,json}``.
+``<workdir>/bench_scale.{md,json}``. With ``CRM_MAIL_BENCH_RIGHTS=team``
+the sales user reads through a sales team's rights line instead of his own.
 """
 
 import argparse
@@ -77,8 +78,16 @@ user = env["res.users"].create({
     "name": "Sales Bench", "login": "bench_sales", "password": "bench_sales",
     "groups_id": [(6, 0, [env.ref("sales_team.group_sale_salesman").id])],
 })
+if info.get("via_team"):
+    # the sales user's right through a sales team line (#23): the rules
+    # then find it through the team's members
+    team = env["crm.team"].create({"name": "Bench team"})
+    env["crm.team.member"].create({"crm_team_id": team.id, "user_id": user.id})
+    holder = {"team_id": team.id}
+else:
+    holder = {"user_id": user.id}
 env["crm.mail.account.access"].create(
-    {"account_id": main.id, "user_id": user.id, "in_read": True, "out_read": True}
+    {"account_id": main.id, "in_read": True, "out_read": True, **holder}
 )
 lead = env["crm.lead"].create(
     {"name": "Big deal", "type": "opportunity", "user_id": user.id}
@@ -382,6 +391,8 @@ def build(tree, workdir, pg, mails, template=None):
         "ru": RU,
         "en": EN,
         "filler": FILLER,
+        # CRM_MAIL_BENCH_RIGHTS=team: the sales user reads by a team line
+        "via_team": os.environ.get("CRM_MAIL_BENCH_RIGHTS") == "team",
     }
     code, text = odoo_env.run_odoo(
         tree,

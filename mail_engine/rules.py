@@ -168,8 +168,9 @@ def _compile_regex(line):
 def split_values(field, operator, value):
     """The values of a condition: one per line; in an address field
     (:data:`LIST_FIELDS`) a line may also list several, separated by commas
-    or semicolons, as mail programs write them. A subject or body keeps its
-    commas, and so does a regular expression (``{1,3}``).
+    or semicolons, as mail programs write them (a line is split only when
+    every part is an address: a name with a comma stays whole). A subject or
+    body keeps its commas, and so does a regular expression (``{1,3}``).
 
     :return: tuple of the non-blank values, stripped
 
@@ -180,7 +181,13 @@ def split_values(field, operator, value):
     """
     lines = [line.strip() for line in (value or "").splitlines() if line.strip()]
     if field in LIST_FIELDS and operator != "regex":
-        lines = [part.strip() for line in lines for part in _LIST_SPLIT.split(line)]
+        split = []
+        for line in lines:
+            parts = [part.strip() for part in _LIST_SPLIT.split(line) if part.strip()]
+            # a list of addresses; a name with a comma ("Romashka, LLC")
+            # stays whole, as rules saved before the split meant it
+            split.extend(parts if all("@" in part for part in parts) else [line])
+        lines = split
     return tuple(line for line in lines if line)
 
 

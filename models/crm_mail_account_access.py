@@ -124,39 +124,46 @@ class CrmMailAccountAccess(models.Model):
         "user_id",
         "team_id.crm_team_member_ids.user_id",
         "team_id.crm_team_member_ids.active",
+        "team_id.active",
         "group_id.users",
     )
-    @api.depends_context("uid")
     def _compute_member_ids(self):
         for line in self:
+            team = line.team_id.sudo().filtered("active")
             line.member_ids = (
                 line.user_id
-                | line.team_id.sudo().crm_team_member_ids.filtered("active").user_id
+                | team.crm_team_member_ids.filtered("active").user_id
                 | line.group_id.sudo().users
-            ).filtered(lambda u: not u.share)
+            )
 
     def _search_member_ids(self, operator, value):
-        """Lines standing for these users, found through the team and group
-        memberships of now (indexed subqueries: record rules use it)."""
-        if operator not in ("in", "="):
-            raise NotImplementedError(f"member_ids {operator}")
-        ids = [value] if isinstance(value, int) else list(value)
+        """Lines standing for these users, found through their team and group
+        memberships of now (record rules use it). The memberships are read
+        as the superuser, whatever companies the user works in, and only
+        active members of active teams count.
+
+        :param operator: ``in`` or ``=`` (user ids), or ``ilike`` (a name)
+        """
+        Users = self.env["res.users"].sudo().with_context(active_test=False)
+        if operator in ("ilike", "like", "=ilike") and isinstance(value, str):
+            ids = Users._search([("name", operator, value)])
+        elif operator in ("in", "=") and value:
+            ids = [value] if isinstance(value, int) else list(value)
+        else:
+            raise NotImplementedError(f"member_ids {operator} {value!r}")
+        teams = (
+            self.env["crm.team.member"]
+            .sudo()
+            .search([("user_id", "in", ids), ("crm_team_id.active", "=", True)])
+            .crm_team_id
+        )
+        groups = self.env["res.groups"].sudo().search([("users", "in", ids)])
         return [
             "|",
             "|",
             ("user_id", "in", ids),
-            (
-                "team_id",
-                "any",
-                [
-                    (
-                        "crm_team_member_ids",
-                        "any",
-                        [("user_id", "in", ids), ("active", "=", True)],
-                    )
-                ],
-            ),
-            ("group_id", "any", [("users", "in", ids)]),
+            ("team_id", "in", teams.ids),
+            ("group_id", "in", groups.ids),
         ]
 
     @api.depends(*FLAGS)
@@ -210,6 +217,20 @@ class CrmMailAccountAccess(models.Model):
     # ORM: what record rules cannot say
     # ------------------------------------------------------------
 
+    def _check_holders(self, vals_list):
+        """Team and group lines are mail administrators' own: whoever may
+        change a team's members or a group's users would otherwise give
+        himself the line's rights (a sales manager edits teams)."""
+        if self.env.su or self.env.user.has_group(MANAGER_GROUP):
+            return
+        if any(vals.get("team_id") or vals.get("group_id") for vals in vals_list):
+            raise AccessError(
+                self.env._(
+                    "Only mail administrators give rights to a sales team or a "
+                    "user group: their members change without them."
+                )
+            )
+
     def _check_manage(self, changes):
         """What record rules cannot say: a non-administrator changes lines of
         the accounts he manages only, on the side he manages, never his own.
@@ -252,6 +273,7 @@ class CrmMailAccountAccess(models.Model):
         # a flag left out takes its default (Read Incoming is on): it is
         # granted all the same
         defaults = self.default_get(FLAGS)
+        self._check_holders(vals_list)
         self._check_manage(
             [
                 (
@@ -274,6 +296,9 @@ class CrmMailAccountAccess(models.Model):
 
     def write(self, vals):
         manager = self.env.su or self.env.user.has_group(MANAGER_GROUP)
+        if not manager and (self.team_id or self.group_id):
+            self._check_holders([{"team_id": True}])
+        self._check_holders([vals])
         if not manager and any(
             line.account_id.id != vals.get("account_id", line.account_id.id)
             for line in self

@@ -248,9 +248,13 @@ class CrmMailAccount(models.Model):
                     if found or waited > TEST_MESSAGE_WAIT:
                         break
                     time.sleep(1)
-                if found:
+                if found and "UIDPLUS" in session.capabilities:
                     # ours, not the customers': it leaves the mailbox again
+                    # (without UIDPLUS an EXPUNGE could take other clients'
+                    # deleted mail with it: then it is only marked read)
                     session.delete("INBOX", found)
+                elif found:
+                    session.mark_seen("INBOX", found)
         except MailEngineError as error:
             steps.append(
                 (False, self.env._("Receiving: %s", self._engine_error_message(error)))

@@ -489,9 +489,10 @@ class CrmMailMessage(models.Model):
             lead = self.env["crm.lead"].create(mails._lead_vals())
             mails._copy_attachments_to(lead)
             mails._fill_links({"lead_id": lead.id})
-            if lead.user_id:
+            if lead.user_id and mails._may_assign():
                 # the lead's salesperson answers for its mail: he reads it
-                # (record rule "its responsible") even without account rights
+                # (record rule "its responsible") even without account rights;
+                # only a user who may give that right makes it so
                 mails.sudo().filtered(lambda m: not m.user_id).write(
                     {"user_id": lead.user_id.id}
                 )

@@ -12,6 +12,7 @@ from ..mail_engine.classify import classify
 from ..mail_engine.exceptions import ParseError
 from .crm_mail_account_fetch import DELETE_FROM_SERVER
 from .crm_mail_message import SERVER_STATES
+from .crm_mail_message_rules import POST_ON_LEAD
 
 _logger = logging.getLogger(__name__)
 
@@ -248,6 +249,12 @@ class CrmMailMessage(models.Model):
         }
         if rules:
             vals = self._apply_rules(account, parsed, vals, rules)
+        lead = self.env["crm.lead"].sudo().browse(vals.get("lead_id") or [])
+        if lead.user_id and not vals.get("user_id"):
+            # the salesperson of the mail's lead answers for it (and reads
+            # it); a personal mailbox's owner stays its responsible
+            vals["user_id"] = lead.user_id.id
+        post_on_lead = vals.pop(POST_ON_LEAD, False)
         message = self.create(vals)
         message._adopt_orphans()
         cid_urls = {}
@@ -276,7 +283,7 @@ class CrmMailMessage(models.Model):
                 cid_urls[att.content_id] = f"/web/image/{record.id}"
         if cid_urls:
             message.body_html = mime.replace_cids(parsed.body_html, cid_urls)
-        if rules and rules.filtered("action_post_on_lead"):
+        if post_on_lead:
             message._post_on_lead()
         return message
 

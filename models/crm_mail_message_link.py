@@ -173,9 +173,6 @@ class CrmMailMessage(models.Model):
                 )
             )
             values["lead_id"] = lead.id
-            if lead.user_id:
-                # the lead's salesperson answers for its mail (and reads it)
-                values["user_id"] = lead.user_id.id
         _logger.info("Mail from %s: created partner %s.", address, contact.id)
         return values
 

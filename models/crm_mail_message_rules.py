@@ -9,6 +9,9 @@ from .crm_mail_rule import LEAD_RULE_FIELDS
 
 _logger = logging.getLogger(__name__)
 
+#: key of the values of a new mail (popped before create): post it on its lead
+POST_ON_LEAD = "_crm_mail_post_on_lead"
+
 
 class CrmMailMessage(models.Model):
     """Routing rules applied to a fetched mail before it is created."""
@@ -55,7 +58,7 @@ class CrmMailMessage(models.Model):
                 vals["user_id"] = assignee.id
             if rule.action_review_state:
                 vals["review_state"] = rule.action_review_state
-        existing = self.env["crm.lead"]
+        existing = made = self.env["crm.lead"]
         if fixed:
             if policy_lead and policy_lead != fixed:
                 # made a moment ago for this mail only: one mail, one lead
@@ -77,14 +80,18 @@ class CrmMailMessage(models.Model):
                     {k: v for k, v in lead_vals.items() if k in LEAD_RULE_FIELDS and v}
                 )
             else:
-                vals["lead_id"] = self.env["crm.lead"].sudo().create(lead_vals).id
+                made = self.env["crm.lead"].sudo().create(lead_vals)
+                vals["lead_id"] = made.id
+        # what a rule writes into the lead: only a lead an administrator
+        # chose (fixed) or one made for this mail (by the policy or a rule),
+        # never one a sender named by a [#L<id>] token or a thread
         lead = self.env["crm.lead"].sudo().browse(vals.get("lead_id") or [])
+        own_lead = bool(lead) and lead in (fixed | made | policy_lead.exists())
         salesperson = rules.filtered("action_lead_user_id")[-1:].action_lead_user_id
-        if lead and salesperson and account.company_id in salesperson.company_ids:
+        if own_lead and salesperson and account.company_id in salesperson.company_ids:
             lead.user_id = salesperson
-        if lead.user_id and not vals.get("user_id"):
-            # the salesperson of the mail's lead answers for it (and reads it)
-            vals["user_id"] = lead.user_id.id
+        if own_lead and any(rules.mapped("action_post_on_lead")):
+            vals[POST_ON_LEAD] = True
         return vals
 
     def _post_on_lead(self):

@@ -13,6 +13,8 @@ _logger = logging.getLogger(__name__)
 MANAGER_GROUP = "crm_mail_client.group_mail_manager"
 #: fields only administrators change: they decide who may edit a rule
 MANAGER_FIELDS = {"account_id", "allow_owner_edit"}
+#: actions that write into leads others may own: administrators set them
+LEAD_WRITE_FIELDS = {"action_lead_id", "action_lead_user_id", "action_post_on_lead"}
 #: per-run cache keys (the ``cache`` dict of ``_ingest_raw``)
 CACHE_RULES = "routing_rules"
 CACHE_HITS = "rule_hits"
@@ -198,6 +200,13 @@ class CrmMailRule(models.Model):
                 self.env._(
                     "Only mail administrators may change the account of a rule "
                     "or whether its owner may edit it."
+                )
+            )
+        if LEAD_WRITE_FIELDS & set(vals) and not self._is_manager():
+            raise AccessError(
+                self.env._(
+                    "Only mail administrators may make a rule file mail into a "
+                    "chosen lead, post it there or reassign the lead."
                 )
             )
         return super().write(vals)

@@ -110,9 +110,10 @@ class TestAccessMatrix(RpcMixin, AccessFixture, HttpCase):
 
     def test_in_write_changes_links_and_flags_only(self):
         """Relinking a mail is not rewriting it: with in_write, A may move
-        X's incoming mail to another customer, flag it and give it a
-        responsible, but neither forge its content nor queue it for sending
-        (the send cron would mail it from X without A's out_send)."""
+        X's incoming mail to another customer and flag it, but neither forge
+        its content nor queue it for sending (the send cron would mail it
+        from X without A's out_send), nor choose its responsible (who may
+        read it: those who give rights choose him)."""
         self.x.access_ids.filtered(lambda r: r.user_id == self.user_a).write(
             {"in_write": True}
         )
@@ -126,6 +127,7 @@ class TestAccessMatrix(RpcMixin, AccessFixture, HttpCase):
             {"email_from": "boss@crm.test"},
             {"message_id": "<forged@crm.test>"},
             {"author_user_id": self.user_a.id},
+            {"user_id": self.user_a.id},
         ):
             with self.subTest(vals=vals):
                 self.assert_denied("crm.mail.message", "write", [self.x_in.id], vals)
@@ -136,7 +138,6 @@ class TestAccessMatrix(RpcMixin, AccessFixture, HttpCase):
             {
                 "partner_id": other.id,
                 "review_state": "reviewed",
-                "user_id": self.user_a.id,
             },
         )
         self.assertIsNone(error)

@@ -567,6 +567,36 @@ class TestRules(MailServerCase):
         action = account.action_view_rules()
         self.assertEqual(self.env["crm.mail.rule"].search(action["domain"]), rule)
 
+    def test_a_sender_cannot_steer_lead_writing_rules(self):
+        """Review of #23: a lead a sender names by its [#L<id>] token is
+        linked, never reassigned nor posted into; and only administrators
+        set such actions."""
+        other = self.env["crm.lead"].create(
+            {"name": "Чужая сделка", "user_id": self.user_admin_mail.id}
+        )
+        rule = self.rule(
+            "by token",
+            [("subject", "contains", "re")],
+            action_link_lead=True,
+            action_lead_user_id=self.user_sales.id,
+            action_post_on_lead=True,
+        )
+        _account, mail = self.fetch(
+            make_mail(subject=f"Re: hello [#L{other.id}]", body="planted text")
+        )
+        self.assertEqual(mail.lead_id, other)
+        self.assertEqual(other.user_id, self.user_admin_mail)
+        self.assertFalse(
+            other.message_ids.filtered(lambda m: "planted text" in (m.body or ""))
+        )
+        owner_rule = self.rule(
+            "owner's", account_id=mail.account_id.id, allow_owner_edit=True
+        )
+        mail.account_id.sudo().user_id = self.user_sales
+        with self.assertRaises(AccessError):
+            owner_rule.with_user(self.user_sales).write({"action_lead_id": other.id})
+        self.assertTrue(rule)
+
     def test_rules_file_into_a_chosen_lead_and_post_the_mail(self):
         """Prostoy's "add to task X, reassign to Y", vtiger's "update ticket"
         (#23.5): a fixed lead, the mail posted on it, its salesperson set."""

@@ -544,3 +544,32 @@ class TestTrustRights(RpcMixin, AccessFixture, HttpCase):
             Access.create(
                 {"account_id": self.y.id, "team_id": team.id, "out_default": True}
             )
+
+    def test_23_team_lines_and_responsibles_are_not_self_service(self):
+        """Review of #23: whoever edits a team's members would give himself
+        a team line's rights, and the responsible reads the mail: both are
+        given by those who may give rights."""
+        team = self.env["crm.team"].create({"name": "Своя команда"})
+        # B manages X's incoming rights, yet no team line from him
+        self.login(self.user_b)
+        self.assert_denied(
+            "crm.mail.account.access",
+            "create",
+            {"account_id": self.x.id, "team_id": team.id, "in_read": True},
+        )
+        # A only reads X: he cannot make himself (or anybody) responsible
+        self.x.access_ids.filtered(lambda r: r.user_id == self.user_a).sudo().write(
+            {"in_write": True}
+        )
+        self.login(self.user_a)
+        self.assert_denied(
+            "crm.mail.message", "write", [self.x_in.id], {"user_id": self.user_e.id}
+        )
+        # B, who manages X's rights (and edits its mail), may
+        self.x.access_ids.filtered(lambda r: r.user_id == self.user_b).sudo().write(
+            {"in_write": True}
+        )
+        self.login(self.user_b)
+        self.assert_allowed(
+            "crm.mail.message", "write", [self.x_in.id], {"user_id": self.user_e.id}
+        )

@@ -300,3 +300,12 @@ def test_a_subject_keeps_its_commas():
     assert condition.values == ("a, b",)
     # a regex keeps its commas in an address field too
     assert compile_condition("from", "regex", r"ivan\w{1,3}").lines == (r"ivan\w{1,3}",)
+
+
+def test_a_name_with_a_comma_stays_whole():
+    """A rule saved before the split, on a display name with a comma, keeps
+    meaning what it meant: "Newsletter, Inc" is not "inc"."""
+    condition = compile_condition("from", "contains", "Newsletter, Inc")
+    assert condition.values == ("newsletter, inc",)
+    rule = compile_rule(1, "all", [condition])
+    assert not evaluate_rule(rule, mail(sender="Vincent <vincent@x.example>")).matched
