@@ -247,6 +247,9 @@ def run(tree, workdir, pg, dovecot):
             db=DB,
             user=pg.user,
         )
+        # the watcher takes the option at its next look (every 15 s): the
+        # account's watch restarts, now woken by flag changes too
+        time.sleep(20)
         deliver_and_wait(pg, dovecot, first, first_id, "sync")  # a sync run
         results.append(_read_elsewhere(pg, dovecot, first, first_id))
 
