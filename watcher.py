@@ -111,7 +111,6 @@ class Watcher:
                 _logger.warning("crm_mail_client is not installed in %s.", self.dbname)
                 return
             wanted = env["crm.mail.account"]._watch_candidates()
-        self._reap(cnx)
         now = time.monotonic()
         for account_id, watch in list(self.watches.items()):
             alive = watch.thread.is_alive()
@@ -131,11 +130,6 @@ class Watcher:
                 continue
             if self._try_lease(cnx, account_id):
                 self._start(account_id, folders)
-
-    @property
-    def watched(self):
-        """Ids of the accounts watched now (for tests and logs)."""
-        return sorted(self.watches)
 
     # ------------------------------------------------------------ leases
 
