@@ -43,6 +43,7 @@
         "wizards/crm_mail_link_wizard_views.xml",
         "wizards/crm_mail_log_note_wizard_views.xml",
         "wizards/crm_mail_rule_test_wizard_views.xml",
+        "wizards/crm_mail_spam_wizard_views.xml",
         "views/crm_mail_rule_views.xml",
         "views/res_config_settings_views.xml",
         "views/crm_mail_menus.xml",

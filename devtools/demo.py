@@ -21,6 +21,7 @@ from .samples import (
     auto_reply,
     newsletter_with_remote_images,
     sample_message,
+    spam_offer,
 )
 from .smtp_peer import SmtpPeer
 
@@ -51,6 +52,7 @@ account = Account.create({
     "ca_certificate": info["ca_pem"],
     "initial_days": 0,
     "max_per_run": 100,
+    "fetch_spam": True,
 })
 account.action_test_connection()
 account._fetch_locked()
@@ -150,6 +152,8 @@ def main(argv=None):
         dovecot.deliver(MAILBOX, auto_reply(MAILBOX))
         dovecot.deliver(MAILBOX, newsletter_with_remote_images(MAILBOX))
         dovecot.deliver(MAILBOX, NOT_A_MAIL)
+        # what the server's filter put in Junk: the Spam view shows it
+        dovecot.deliver(MAILBOX, spam_offer(MAILBOX), folder="Junk")
         # its password is never known: it signs in with OAuth2 only
         dovecot.add_user(OAUTH_MAILBOX, secrets.token_urlsafe(24))
         for index in range(5):

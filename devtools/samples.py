@@ -195,6 +195,27 @@ def newsletter_with_remote_images(to_address, now=None):
     ).as_bytes()
 
 
+def spam_offer(to_address, now=None):
+    """What a server's spam filter puts in Junk (the Spam view)."""
+    now = now or datetime.now(timezone.utc)
+    msg = MIMEText(
+        "Уважаемый партнёр!\n\nБазы клиентов по всем отраслям, 100 000 "
+        "контактов всего за 990 рублей. Только сегодня!\n",
+        "plain",
+        "utf-8",
+    )
+    msg["X-Spam-Flag"] = "YES"
+    return _headers(
+        msg,
+        ("Базы данных", "offer@bazy-kontaktov.example"),
+        to_address,
+        "Базы клиентов за 990 рублей",
+        "utf-8",
+        now - timedelta(minutes=40),
+        "<offer-990@bazy-kontaktov.example>",
+    ).as_bytes()
+
+
 #: what a broken gateway may deliver: no header, no text; it is quarantined
 #: with its bytes, never lost
 NOT_A_MAIL = b"\x01\x02 not a mail at all \xff\xfe\n"

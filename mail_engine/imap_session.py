@@ -83,6 +83,10 @@ _LIST_RE = re.compile(
 _UID_RE = re.compile(rb"\bUID\s+(\d+)", re.I)
 _FLAGS_RE = re.compile(rb"\bFLAGS\s+\(([^)]*)\)", re.I)
 _APPENDUID_RE = re.compile(rb"\[APPENDUID\s+(\d+)\s+(\d+)\]", re.I)
+#: COPYUID (RFC 4315) in a tagged answer to COPY, and the data of the
+#: untagged ``OK [COPYUID ...]`` a MOVE sends (imaplib keeps its data only)
+_COPYUID_TAGGED_RE = re.compile(rb"\[COPYUID\s+(\d+)\s+([\d:,]+)\s+([\d:,]+)\]", re.I)
+_COPYUID_DATA_RE = re.compile(rb"^\s*(\d+)\s+([\d:,]+)\s+([\d:,]+)")
 
 
 @dataclass(frozen=True)
@@ -277,6 +281,39 @@ def parse_uid_set(text):
         low, high = sorted((int(first), int(last or first)))
         uids.update(range(low, high + 1))
     return uids
+
+
+def uid_sequence(text):
+    """The UIDs of an IMAP sequence set in the order it gives them (COPYUID
+    pairs its two sets by position).
+
+    >>> uid_sequence("5,1:3")
+    [5, 1, 2, 3]
+    """
+    uids = []
+    for part in text.split(","):
+        part = part.strip()
+        if part:
+            first, _sep, last = part.partition(":")
+            low, high = sorted((int(first), int(last or first)))
+            uids.extend(range(low, high + 1))
+    return uids
+
+
+def _copyuid(texts, tagged=False):
+    """(UIDVALIDITY, {old uid: new uid}) of COPYUID answers, or (None, {})."""
+    pattern = _COPYUID_TAGGED_RE if tagged else _COPYUID_DATA_RE
+    validity, mapping = None, {}
+    for text in texts:
+        found = pattern.search(text) if isinstance(text, bytes) else None
+        if not found:
+            continue
+        old = uid_sequence(found.group(2).decode())
+        new = uid_sequence(found.group(3).decode())
+        if len(old) == len(new):
+            validity = int(found.group(1))
+            mapping.update(zip(old, new, strict=True))
+    return validity, mapping
 
 
 def _chunks(items, size):
@@ -838,6 +875,39 @@ class ImapSession:
             else:
                 typ, data = self._imap.expunge()
                 self._check(typ, data, "EXPUNGE")
+
+    def move(self, folder, uids, target):
+        """Move messages to another folder: MOVE (RFC 6851), else COPY and
+        delete them here.
+
+        :param str folder: folder name
+        :param uids: UIDs of the messages
+        :param str target: the folder they go to
+        :return: (target UIDVALIDITY, {old UID: new UID}) as far as the
+            server tells (UIDPLUS), else (None, {})
+        """
+        uids = sorted(set(uids))
+        if not uids:
+            return None, {}
+        self._ensure_selected(folder, readonly=False)
+        command = "MOVE" if "MOVE" in self._imap.capabilities else "COPY"
+        validity, mapping = None, {}
+        for chunk in _chunks(uids, UIDS_PER_COMMAND):
+            self._imap.untagged_responses.pop("COPYUID", None)
+            with translate_errors(self.config.server):
+                typ, data = self._imap.uid(
+                    command, uid_set(chunk), _mailbox_arg(target)
+                )
+            self._check(typ, data, f"{command} {target}")
+            untagged = self._imap.untagged_responses.pop("COPYUID", [])
+            found = _copyuid(untagged)
+            if found[0] is None:
+                found = _copyuid(data, tagged=True)
+            validity = found[0] or validity
+            mapping.update(found[1])
+        if command == "COPY":
+            self.delete(folder, uids)
+        return validity, mapping
 
     def append(self, folder, raw, flags=("\\Seen",)):
         """Store a message in a folder (e.g. a sent mail into Sent).

@@ -39,3 +39,4 @@ from . import crm_mail_message_actions
 from . import crm_lead
 from . import ir_attachment
 from . import crm_mail_message_flag_sync
+from . import crm_mail_message_spam

@@ -152,6 +152,12 @@ class CrmMailAccount(models.Model):
         "the owner's for a personal mailbox; for a shared mailbox, read by "
         "anybody in the CRM is read on the server.",
     )
+    fetch_spam = fields.Boolean(
+        string="Fetch the Spam Folder",
+        help="IMAP: also fetch the server's spam folder (Junk) into the Spam "
+        "view. Its mail is linked to nobody and no rule runs on it; *Not "
+        "Spam* moves a mail back to the Inbox, here and on the server.",
+    )
     delete_after_days = fields.Integer(
         help="Delete mail from the server this many days after it was "
         "fetched. 0: never."

@@ -16,6 +16,8 @@ _logger = logging.getLogger(__name__)
 #: without QRESYNC, a folder's messages are compared in full (deleted or
 #: moved away, read elsewhere) once every this many runs
 FULL_SYNC_EVERY = 5
+#: what the push cron does at once (a delete waits for the fetch)
+PUSHED_NOW = ("seen", "unseen", "answered", "move")
 
 
 class CrmMailAccount(models.Model):
@@ -73,6 +75,24 @@ class CrmMailAccount(models.Model):
             session.mark_seen(folder.name, seen)
             session.set_flag(folder.name, unseen, "\\Seen", add=False)
             session.set_flag(folder.name, answered, "\\Answered")
+            moves = rows.filtered(
+                lambda r, d=set(delete): r.action == "move" and r.imap_uid not in d
+            )
+            for target in moves.target_folder_id:
+                uids = [r.imap_uid for r in moves if r.target_folder_id == target]
+                try:
+                    new_validity, mapping = session.move(folder.name, uids, target.name)
+                except ProtocolError as error:
+                    # the target folder is gone: the mail stays where it is
+                    _logger.warning(
+                        "Account %s: %s could not move to %s: %s",
+                        self.id,
+                        folder.name,
+                        target.name,
+                        error,
+                    )
+                    continue
+                self._moved(folder, uidvalidity, target, new_validity, mapping, uids)
             session.delete(folder.name, delete)
             # the server confirmed: now the queue forgets them
             rows.unlink()
@@ -100,6 +120,49 @@ class CrmMailAccount(models.Model):
                 ]
             ).write({"server_deleted": True})
             self._commit_server_sync()
+
+    def _moved(self, folder, uidvalidity, target, new_validity, mapping, uids):
+        """The server moved these messages into ``target``: their mails
+        follow, to the new UIDs it told (UIDPLUS); a mail whose new UID is
+        unknown keeps the folder without a UID, and the next fetch of that
+        folder, finding it again by its Message-ID, gives it its place."""
+        mails = (
+            self.env["crm.mail.message"]
+            .sudo()
+            .search(
+                [
+                    ("folder_id", "=", folder.id),
+                    ("imap_uidvalidity", "=", uidvalidity),
+                    ("imap_uid", "in", uids),
+                ]
+            )
+        )
+        for mail in mails:
+            new_uid = mapping.get(mail.imap_uid)
+            vals = {
+                "folder_id": target.id,
+                "imap_uidvalidity": new_validity if new_uid else False,
+                "imap_uid": new_uid or False,
+                "server_removed": False,
+            }
+            try:
+                with self.env.cr.savepoint():
+                    mail.write(vals)
+            except psycopg2.IntegrityError:
+                # the place is held by a copy fetched from there before
+                mail.write({**vals, "imap_uidvalidity": False, "imap_uid": False})
+
+    def _junk_folder(self):
+        """The server's spam folder (special use ``\\Junk``), maybe empty."""
+        self.ensure_one()
+        return self.sudo().folder_ids.filtered(
+            lambda f: f.special_use == "\\Junk" and f.present
+        )[:1]
+
+    def _inbox_folder(self):
+        """The account's Inbox folder, maybe empty (not listed yet)."""
+        self.ensure_one()
+        return self.sudo().folder_ids.filtered(lambda f: f.name.upper() == "INBOX")[:1]
 
     def _note_server_seen(self, folder, uidvalidity, uids, seen):
         """Remember what the server shows now for these messages."""
@@ -267,7 +330,7 @@ class CrmMailAccount(models.Model):
         WARNING: meant for cron usage only - commits per account.
         """
         Action = self.env["crm.mail.server.action"].sudo()
-        pending = Action.search([("action", "in", ("seen", "unseen", "answered"))])
+        pending = Action.search([("action", "in", PUSHED_NOW)])
         cron = self.env.ref("crm_mail_client.ir_cron_push_flags").sudo()
         # a failing account is left to its fetch's growing pauses: a wrong
         # password is not tried at every read mark
@@ -303,7 +366,7 @@ class CrmMailAccount(models.Model):
             .search(
                 [
                     ("account_id", "=", self.id),
-                    ("action", "in", ("seen", "unseen", "answered")),
+                    ("action", "in", PUSHED_NOW),
                 ]
             )
         )

@@ -116,6 +116,10 @@ class CrmMailFolder(models.Model):
         :return: the chosen folders, or the default set when none is chosen
         """
         chosen = account.folder_ids.filtered(lambda f: f.to_fetch and f.present)
-        if chosen:
-            return chosen.mapped("name")
-        return imap_session.default_fetch_folders(folder_infos)
+        names = chosen.mapped("name") or imap_session.default_fetch_folders(
+            folder_infos
+        )
+        if account.fetch_spam:
+            # into the Spam view (the mail of a spam folder is spam)
+            names += [f.name for f in account._junk_folder() if f.name not in names]
+        return names

@@ -27,6 +27,7 @@ STATES = [
     ("error", "Error"),
     ("received", "Received"),
     ("quarantined", "Quarantined"),
+    ("spam", "Spam"),
 ]
 
 
@@ -65,7 +66,7 @@ USER_SET_STATES = ("draft", "outgoing")
 # the states in which the mail a user wrote may still be changed
 USER_EDIT_STATES = ("draft", "outgoing", "error")
 # states of mail that came from the server (its position there is real)
-SERVER_STATES = ("received", "quarantined")
+SERVER_STATES = ("received", "quarantined", "spam")
 
 
 class CrmMailMessage(models.Model):

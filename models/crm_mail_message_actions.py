@@ -74,6 +74,7 @@ class CrmMailMessage(models.Model):
         "contact_id",
         "partner_id",
         "email_from",
+        "auto_kind",
     )
     @api.depends_context("uid")
     def _compute_more_actions(self):
@@ -116,6 +117,21 @@ class CrmMailMessage(models.Model):
                 ),
                 ("action_log_note", self.env._("Log Note"), mail.can_work),
                 ("action_link_to", self.env._("Link to…"), mail.state != "quarantined"),
+                (
+                    "action_mark_spam",
+                    self.env._("Mark as Spam…"),
+                    mail.can_relink and incoming and mail.state == "received",
+                ),
+                (
+                    "action_not_spam",
+                    self.env._("Not Spam"),
+                    mail.can_relink and mail.state == "spam",
+                ),
+                (
+                    "action_not_robot",
+                    self.env._("Not a Robot"),
+                    mail.can_relink and incoming and bool(mail.auto_kind),
+                ),
                 (
                     "action_create_rule",
                     self.env._("Create Rule"),

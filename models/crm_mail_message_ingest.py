@@ -2,6 +2,7 @@ import base64
 import hashlib
 import logging
 import socket
+from dataclasses import replace
 
 import psycopg2
 
@@ -107,8 +108,11 @@ class CrmMailMessage(models.Model):
                 )
             duplicate._found_again(source)
             return DUPLICATE, key
+        # mail of the server's spam folder: kept in the Spam view, unlinked,
+        # and no routing rule makes anything of it
+        spam = direction == "incoming" and self._is_junk_source(account, source, cache)
         rules = self.env["crm.mail.rule"]
-        if direction == "incoming":
+        if direction == "incoming" and not spam:
             rules = rules._route(account, parsed, cache)
         delete = any(rules.mapped("action_delete_from_server"))
         if any(rules.mapped("action_ignore")):
@@ -118,7 +122,15 @@ class CrmMailMessage(models.Model):
         try:
             with self.env.cr.savepoint():
                 self._store_parsed(
-                    account, raw, parsed, key, direction, source, rules=rules
+                    account,
+                    raw,
+                    parsed,
+                    key,
+                    direction,
+                    source,
+                    rules=rules,
+                    spam=spam,
+                    not_robot=self._not_robot(parsed.email_from, cache),
                 )
         except psycopg2.IntegrityError as error:
             return self._store_conflict(account, raw, key, source, error)
@@ -206,17 +218,34 @@ class CrmMailMessage(models.Model):
         return self._quarantine(account, raw, unplaced, reason, key=key)
 
     @api.model
-    def _store_parsed(self, account, raw, parsed, key, direction, source, rules=None):
+    def _store_parsed(
+        self,
+        account,
+        raw,
+        parsed,
+        key,
+        direction,
+        source,
+        rules=None,
+        spam=False,
+        not_robot=False,
+    ):
         """Create the mail record and its attachments, linked to its partners.
 
         :param rules: the ``crm.mail.rule`` records that fired, in order
+        :param bool spam: it came from the server's spam folder: stored in
+            the Spam view, linked to nobody
+        :param bool not_robot: users said its sender is a person: the
+            classifier's robot and spam marks do not count
         :return: the new ``crm.mail.message``
         """
         kind = classify(parsed, own_message_id_domains=OWN_HOSTS)
+        if not_robot and (kind.auto_kind or kind.is_spam):
+            kind = replace(kind, auto_kind=None, is_spam=False)
         vals = {
             "account_id": account.id,
             "direction": direction,
-            "state": "received",
+            "state": "spam" if spam else "received",
             "message_id": parsed.message_id,
             "dedupe_key": key,
             "in_reply_to": parsed.in_reply_to,
@@ -244,7 +273,7 @@ class CrmMailMessage(models.Model):
             "attachment_note": self._attachment_note(parsed) or False,
             "auto_kind": kind.auto_kind or False,
             **self._thread_vals(account, parsed),
-            **self._link_vals(account, parsed, direction, kind),
+            **({} if spam else self._link_vals(account, parsed, direction, kind)),
             **source,
         }
         if rules:

@@ -30,10 +30,14 @@ class CrmMailServerAction(models.Model):
             ("unseen", "Mark Unread"),
             ("answered", "Mark Answered"),
             ("delete", "Delete"),
+            ("move", "Move"),
         ],
         required=True,
     )
     folder_id = fields.Many2one("crm.mail.folder", ondelete="cascade")
+    target_folder_id = fields.Many2one(
+        "crm.mail.folder", ondelete="cascade", help="Where a move takes the message."
+    )
     imap_uidvalidity = ImapUid(string="IMAP UIDVALIDITY")
     imap_uid = ImapUid(string="IMAP UID")
     pop3_uidl = fields.Char(string="POP3 UIDL")
@@ -60,12 +64,13 @@ class CrmMailServerAction(models.Model):
         """Queue actions, in one statement; a place already queued stays once.
 
         :param list rows: dicts with ``account_id``, ``action`` and either
-            ``folder_id``, ``imap_uidvalidity``, ``imap_uid`` or ``pop3_uidl``
+            ``folder_id``, ``imap_uidvalidity``, ``imap_uid`` or ``pop3_uidl``;
+            a move also ``target_folder_id``
         """
         if not rows:
             return
         columns = ("account_id", "action", "folder_id", "imap_uidvalidity")
-        columns += ("imap_uid", "pop3_uidl")
+        columns += ("imap_uid", "pop3_uidl", "target_folder_id")
         values = [tuple(row.get(name) or None for name in columns) for row in rows]
         self.env.flush_all()
         self.env.cr.execute(
@@ -76,6 +81,28 @@ class CrmMailServerAction(models.Model):
                 SQL(", ").join(
                     SQL("(%s, (now() at time zone 'UTC'))", SQL(", ").join(value))
                     for value in values
+                ),
+            )
+        )
+        self.invalidate_model()
+
+    @api.model
+    def _forget_moves(self, places):
+        """Drop the moves still queued for these IMAP places.
+
+        :param list places: dicts with ``folder_id``, ``imap_uidvalidity``
+            and ``imap_uid``
+        """
+        if not places:
+            return
+        self.env.flush_all()
+        self.env.cr.execute(
+            SQL(
+                "DELETE FROM crm_mail_server_action WHERE action = 'move' AND "
+                "(folder_id, imap_uidvalidity, imap_uid) IN %s",
+                tuple(
+                    (p["folder_id"], p["imap_uidvalidity"], p["imap_uid"])
+                    for p in places
                 ),
             )
         )

@@ -24,3 +24,4 @@ from . import test_mail_list
 from . import test_live_arrival
 from . import test_flag_sync
 from . import test_account_use
+from . import test_spam

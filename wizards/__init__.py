@@ -5,3 +5,4 @@ from . import crm_mail_postpone_wizard
 from . import crm_mail_rule_test_wizard
 from . import crm_mail_link_wizard
 from . import crm_mail_log_note_wizard
+from . import crm_mail_spam_wizard

@@ -20,6 +20,7 @@ from mail_engine.imap_session import (
     default_fetch_folders,
     encode_folder_name,
     parse_list_response,
+    uid_sequence,
     uid_set,
 )
 from mail_engine.sessions import check_incoming
@@ -256,6 +257,29 @@ def test_delete_expunges_only_given_uids(dovecot, mailbox, incoming_config):
     assert dovecot.message_count(mailbox.login, "INBOX") == 1
 
 
+@pytest.mark.parametrize("command", ["MOVE", "COPY"])
+def test_move_tells_the_new_places(dovecot, mailbox, incoming_config, command):
+    raws = [mail(subject) for subject in ("a", "b", "c")]
+    for raw in raws:
+        dovecot.deliver(mailbox.login, raw)
+    with ImapSession.open(incoming_config()) as session:
+        if command == "COPY":
+            # a server without MOVE: COPY, then the originals deleted
+            session._imap.capabilities = tuple(
+                c for c in session.capabilities if c != "MOVE"
+            )
+        junk_validity, _next = session.select("Junk")
+        validity, mapping = session.move("INBOX", [3, 1], "Junk")
+        assert validity == junk_validity
+        assert sorted(mapping) == [1, 3]
+        assert session.search_uids("INBOX")[1] == [2]
+        moved = {m.uid: m.raw for m in session.fetch("Junk", sorted(mapping.values()))}
+    assert moved[mapping[1]] == raws[0]
+    assert moved[mapping[3]] == raws[2]
+    assert dovecot.message_count(mailbox.login, "Junk") == 2
+    assert dovecot.message_count(mailbox.login, "INBOX") == 1
+
+
 def test_append_to_sent_returns_uid(dovecot, mailbox, incoming_config):
     raw = mail("sent copy")
     with ImapSession.open(incoming_config()) as session:
@@ -274,6 +298,11 @@ def test_close_twice(incoming_config):
 
 
 # ------------------------------------------------------------------ pure helpers
+
+
+def test_uid_sequence_keeps_the_order():
+    assert uid_sequence("5,1:3") == [5, 1, 2, 3]
+    assert uid_sequence("7:6") == [6, 7]
 
 
 def test_modified_utf7_roundtrip():

@@ -11,6 +11,7 @@ from devtools.samples import (
     make_pdf,
     newsletter_with_remote_images,
     sample_message,
+    spam_offer,
 )
 from mail_engine.classify import classify
 from mail_engine.mime import parse
@@ -55,3 +56,6 @@ def test_special_samples():
     news = parse(newsletter_with_remote_images("sales@demo.example"))
     assert "https://track.vektor.example/open.gif" in news.body_html
     assert not NOT_A_MAIL.startswith(b"From") and b":" not in NOT_A_MAIL
+    spam = parse(spam_offer("sales@demo.example"))
+    assert classify(spam).is_spam
+    assert spam.subject == "Базы клиентов за 990 рублей"

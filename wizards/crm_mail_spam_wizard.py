@@ -1,0 +1,71 @@
+from odoo import api, fields, models
+from odoo.exceptions import AccessError
+
+MANAGER = "crm_mail_client.group_mail_manager"
+
+
+class CrmMailSpamWizard(models.TransientModel):
+    """*Mark as Spam*: the mails go into the Spam view and, if the user
+    wants, into the server's spam folder; an administrator may also
+    blacklist their senders."""
+
+    _name = "crm.mail.spam.wizard"
+    _description = "Mark as Spam"
+
+    message_ids = fields.Many2many("crm.mail.message", string="Mails", readonly=True)
+    move_on_server = fields.Boolean(
+        string="Move to the Server's Spam Folder",
+        default=True,
+        help="Also on the server (IMAP): the server's own spam filter learns "
+        "from it, and other mail programs see it there.",
+    )
+    movable_count = fields.Integer(compute="_compute_counts")
+    blacklist = fields.Boolean(
+        string="Blacklist the Senders",
+        help="Mail administrators: later mail from these addresses is not stored.",
+    )
+    is_manager = fields.Boolean(compute="_compute_counts")
+    senders = fields.Char(compute="_compute_counts")
+
+    @api.depends("message_ids")
+    def _compute_counts(self):
+        is_manager = self.env.user.has_group(MANAGER)
+        for wizard in self:
+            mails = wizard.message_ids.sudo()
+            wizard.movable_count = len(
+                mails.filtered(
+                    lambda m: (
+                        m.folder_id
+                        and m.imap_uid
+                        and m.account_id._junk_folder()
+                        and m.folder_id != m.account_id._junk_folder()
+                    )
+                )
+            )
+            wizard.is_manager = is_manager
+            wizard.senders = ", ".join(
+                sorted(set(mails.mapped("email_from")) - {False})
+            )
+
+    def action_apply(self):
+        self.ensure_one()
+        if self.blacklist and not self.env.user.has_group(MANAGER):
+            raise AccessError(
+                self.env._("Only mail administrators may blacklist senders.")
+            )
+        mails = self.message_ids
+        moved = mails._mark_spam(move=self.move_on_server)
+        message = self.env._("In Spam: %(count)s.", count=len(mails))
+        if moved:
+            message += " " + self.env._(
+                "On the server: %(count)s moved to the spam folder.", count=moved
+            )
+        if self.blacklist:
+            Blacklist = self.env["crm.mail.blacklist"]
+            listed = set(
+                Blacklist.search([("account_id", "=", False)]).mapped("pattern")
+            )
+            new = sorted(set(mails.mapped("email_from")) - listed - {False})
+            Blacklist.create([{"pattern": address} for address in new])
+            message += " " + self.env._("Blacklisted: %(count)s.", count=len(new))
+        return mails._spam_notification(message)
