@@ -18,19 +18,45 @@ from . import odoo_env
 
 POT = odoo_env.REPO / "i18n" / f"{odoo_env.ADDON_NAME}.pot"
 RU_PO = odoo_env.REPO / "i18n" / "ru.po"
-IGNORED = shutil.ignore_patterns(".git", ".venv", "__pycache__", "*.pyc", ".*cache")
+IGNORED = shutil.ignore_patterns(
+    ".git", ".venv", "__pycache__", "*.pyc", ".*cache", "bridges"
+)
+
+
+def module_dir(module):
+    """The source folder of the addon or of one of its bridges."""
+    if module == odoo_env.ADDON_NAME:
+        return odoo_env.REPO
+    return odoo_env.BRIDGES / module
+
+
+def pot_path(module):
+    return module_dir(module) / "i18n" / f"{module}.pot"
+
+
+def po_path(module):
+    return module_dir(module) / "i18n" / "ru.po"
+
+
+def modules():
+    """The addon and its bridges: each has its own .pot and ru.po."""
+    return [odoo_env.ADDON_NAME, *odoo_env.bridge_names()]
 
 
 def clean_addons_dir(workdir):
-    """A copy of the addon without venv, caches or git: the exporter walks it."""
-    target = Path(workdir) / "clean-addons" / odoo_env.ADDON_NAME
-    shutil.rmtree(target.parent, ignore_errors=True)
-    shutil.copytree(odoo_env.REPO, target, ignore=IGNORED, symlinks=True)
-    return target.parent
+    """A copy of the addon and its bridges without venv, caches or git: the
+    exporter walks it."""
+    folder = Path(workdir) / "clean-addons"
+    shutil.rmtree(folder, ignore_errors=True)
+    for module in modules():
+        shutil.copytree(
+            module_dir(module), folder / module, ignore=IGNORED, symlinks=True
+        )
+    return folder
 
 
-def export_pot(tree, workdir, pg, db, out):
-    """Export the addon's terms from ``db`` into ``out``.
+def export_pot(tree, workdir, pg, db, out, module=odoo_env.ADDON_NAME):
+    """Export one module's terms from ``db`` into ``out``.
 
     :return: (returncode, log text)
     """
@@ -39,7 +65,7 @@ def export_pot(tree, workdir, pg, db, out):
         "-d",
         db,
         f"--i18n-export={out}",
-        f"--modules={odoo_env.ADDON_NAME}",
+        f"--modules={module}",
         "--stop-after-init",
         "--log-level=warn",
         "--addons-path",
@@ -127,10 +153,11 @@ def main():
     if len(sys.argv) == 3 and sys.argv[1] == "--merge":
         # python -m devtools.i18n --merge new_terms.json  ({msgid: msgstr})
         extra = json.loads(Path(sys.argv[2]).read_text())
-        missing = merge_po(extra=extra)
-        print(f"{RU_PO}: merged; {len(missing)} terms still missing")
-        for msgid in missing:
-            print("  " + msgid[:100])
+        for module in modules():
+            missing = merge_po(pot_path(module), po_path(module), extra=extra)
+            print(f"{po_path(module)}: merged; {len(missing)} terms still missing")
+            for msgid in missing:
+                print("  " + msgid[:100])
         return
     from .postgres import Postgres
 
@@ -151,7 +178,8 @@ def main():
                 "-d",
                 "i18n",
                 "-i",
-                odoo_env.ADDON_NAME,
+                # Project brings the bridge (it installs itself)
+                f"{odoo_env.ADDON_NAME},project",
                 "--stop-after-init",
                 "--without-demo=all",
                 "--log-level=warn",
@@ -160,13 +188,20 @@ def main():
         )
         if code:
             sys.exit(log[-3000:])
-        code, log = export_pot(tree, workdir, pg, "i18n", POT)
-        if code:
-            sys.exit(log[-3000:])
+        for module in modules():
+            pot_path(module).parent.mkdir(exist_ok=True)
+            code, log = export_pot(
+                tree, workdir, pg, "i18n", pot_path(module), module=module
+            )
+            if code:
+                sys.exit(log[-3000:])
     finally:
         pg.stop()
-    missing = merge_po()
-    print(f"{POT}: written; ru.po lacks {len(missing)} terms")
+    missing = []
+    for module in modules():
+        lacking = merge_po(pot_path(module), po_path(module))
+        print(f"{pot_path(module)}: written; ru.po lacks {len(lacking)} terms")
+        missing += [msgid for msgid in lacking if msgid not in missing]
     out = workdir / "missing.json"
     out.write_text(json.dumps(dict.fromkeys(missing, ""), ensure_ascii=False, indent=1))
     print(f"untranslated terms: {out} (fill in, then --merge it)")

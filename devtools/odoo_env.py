@@ -16,6 +16,18 @@ from pathlib import Path
 SEARCH_ROOTS = ["/opt", "/srv", "/usr/local", os.path.expanduser("~")]
 ADDON_NAME = "crm_mail_client"
 REPO = Path(__file__).resolve().parent.parent
+#: bridge addons shipped with the addon (each installs itself beside the
+#: Odoo app it joins): ``bridges/<name>``
+BRIDGES = REPO / "bridges"
+
+
+def bridge_names():
+    """Names of the bridge addons in the repository."""
+    return sorted(
+        path.name for path in BRIDGES.iterdir() if (path / "__manifest__.py").is_file()
+    )
+
+
 # Working data (databases, mailboxes, logs, caches) lives OUTSIDE the
 # repository: the addon is symlinked from there, and a folder inside the
 # repository would make a symlink loop for tools that walk the addon.
@@ -67,19 +79,22 @@ def find_odoo():
 
 
 def addons_dir(workdir):
-    """A folder holding a symlink named after the addon to this repository.
+    """A folder holding a symlink named after the addon to this repository,
+    and one to each bridge addon.
 
     Odoo (and oca-gen-addon-readme) take the addon name from the folder name,
     and a clone may be named anything.
     """
     folder = Path(workdir) / "addons"
     folder.mkdir(parents=True, exist_ok=True)
-    link = folder / ADDON_NAME
-    if link.is_symlink() or link.exists():
-        if link.resolve() == REPO:
-            return folder
-        link.unlink()
-    link.symlink_to(REPO, target_is_directory=True)
+    targets = {ADDON_NAME: REPO, **{name: BRIDGES / name for name in bridge_names()}}
+    for name, target in targets.items():
+        link = folder / name
+        if link.is_symlink() or link.exists():
+            if link.resolve() == target:
+                continue
+            link.unlink()
+        link.symlink_to(target, target_is_directory=True)
     return folder
 
 

@@ -23,6 +23,8 @@ from .postgres import Postgres
 REPO = odoo_env.REPO
 DEVDATA = odoo_env.DEVDATA
 ADDON = odoo_env.ADDON_NAME
+#: the addon and its bridges: their tests run, their terms are translated
+ADDONS = [ADDON, *odoo_env.bridge_names()]
 
 
 class Summary:
@@ -72,6 +74,7 @@ def run_lints(summary):
             str(REPO / "__init__.py"),
             str(REPO / "watcher.py"),
             str(REPO / "cli"),
+            *(str(odoo_env.BRIDGES / name) for name in odoo_env.bridge_names()),
         ],
         cwd=REPO,
     )
@@ -107,7 +110,7 @@ def run_engine(summary):
 
 RESULT_RE = re.compile(r"(\d+) failed, (\d+) error\(s\) of (\d+) tests")
 #: Odoo logs a skipped test at INFO: a skipped test of ours proves nothing
-SKIPPED_RE = re.compile(rf"{ADDON}\.tests\.\S+: skipped (\S+) : (.*)")
+SKIPPED_RE = re.compile(rf"{ADDON}(?:_\w+)?\.tests\.\S+: skipped (\S+) : (.*)")
 LOG_LINE_RE = re.compile(
     r"^\S+ \S+ \d+ (ERROR|WARNING|CRITICAL) (\S+) ([\w.]+): ", re.M
 )
@@ -124,8 +127,9 @@ def addon_problems(log):
     return problems
 
 
-#: installed beside the addon (never a dependency): the README automation test
-BESIDE = "base_automation"
+#: installed beside the addon (never a dependency): the README automation
+#: test, and Project, which brings the tasks bridge (it installs itself)
+BESIDE = "base_automation,project"
 
 
 def run_odoo_suite(summary, tree, test_tags=None, stress=True):
@@ -184,7 +188,7 @@ def run_odoo_suite(summary, tree, test_tags=None, stress=True):
                 ADDON,
                 "--test-enable",
                 "--test-tags",
-                test_tags or f"/{ADDON}",
+                test_tags or ",".join(f"/{name}" for name in ADDONS),
             ],
             workdir / "tests.log",
         )
@@ -243,24 +247,28 @@ def check_translations(summary, tree, workdir, pg, db):
     """The .pot in the repo is current and ru.po translates every term."""
     from . import i18n
 
-    fresh = workdir / "fresh.pot"
-    code, log = i18n.export_pot(tree, workdir, pg, db, fresh)
-    if code or not fresh.exists():
-        summary.check("i18n: export .pot", False, log[-200:])
-        return
-    ids = lambda path: {i for i, _s in i18n._entries(path.read_text())}  # noqa: E731
-    stale = ids(fresh) ^ ids(i18n.POT) if i18n.POT.exists() else {"<no .pot>"}
-    for msgid in sorted(stale)[:20]:
-        print(f"   .pot out of date: {msgid[:90]!r}")
-    summary.check(
-        "i18n: .pot up to date",
-        not stale,
-        f"{len(stale)} terms differ: run python -m devtools.i18n",
-    )
-    missing = i18n.check_po(fresh)
-    for msgid in missing[:20]:
-        print(f"   ru.po lacks: {msgid[:90]!r}")
-    summary.check("i18n: ru.po complete", not missing, f"{len(missing)} missing")
+    for module in i18n.modules():
+        fresh = workdir / f"fresh-{module}.pot"
+        code, log = i18n.export_pot(tree, workdir, pg, db, fresh, module=module)
+        if code or not fresh.exists():
+            summary.check(f"i18n: export .pot of {module}", False, log[-200:])
+            continue
+        ids = lambda path: {i for i, _s in i18n._entries(path.read_text())}  # noqa: E731
+        pot = i18n.pot_path(module)
+        stale = ids(fresh) ^ ids(pot) if pot.exists() else {"<no .pot>"}
+        for msgid in sorted(stale)[:20]:
+            print(f"   .pot out of date: {msgid[:90]!r}")
+        summary.check(
+            f"i18n: .pot of {module} up to date",
+            not stale,
+            f"{len(stale)} terms differ: run python -m devtools.i18n",
+        )
+        missing = i18n.check_po(fresh, i18n.po_path(module))
+        for msgid in missing[:20]:
+            print(f"   ru.po lacks: {msgid[:90]!r}")
+        summary.check(
+            f"i18n: ru.po of {module} complete", not missing, f"{len(missing)} missing"
+        )
 
 
 def run_stress(summary, tree, workdir, pg, dovecot, template_db):

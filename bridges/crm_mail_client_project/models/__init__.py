@@ -1,0 +1,2 @@
+from . import crm_mail_message
+from . import project_task
