@@ -99,15 +99,17 @@ class CrmMailAccount(models.Model):
     def _sync_window(self, folder):
         """The first day a (re)synced folder is searched from, or None.
 
-        A folder fully fetched before is searched from a day before its
-        newest stored mail; a new folder, or one whose fetch had mail left to
-        take, from the account's first-sync window (its mails already stored
-        are found again, not stored twice).
+        A folder fully fetched before (renumbered) is searched from a day
+        before its newest stored mail; a new folder, or one whose fetch had
+        mail left to take, from the account's first-sync window (its mails
+        already stored are found again, not stored twice). A folder never
+        fetched may hold mail stored from elsewhere (moved there by *Mark as
+        Spam*): that says nothing of what else it holds.
         """
         newest = self.env["crm.mail.message"]._read_group(
             [("folder_id", "=", folder.id)], [], ["create_date:max"]
         )[0][0]
-        if newest and not folder.backlog:
+        if newest and not folder.backlog and folder.uidvalidity:
             return newest.date() - timedelta(days=RESYNC_MARGIN_DAYS)
         if self.initial_days:
             return date.today() - timedelta(days=self.initial_days)

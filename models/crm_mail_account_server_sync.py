@@ -7,7 +7,7 @@ from odoo import api, fields, models
 from odoo.tools import SQL
 
 from ..mail_engine.exceptions import MailEngineError, ProtocolError
-from ..mail_engine.imap_session import ImapSession
+from ..mail_engine.imap_session import UIDS_PER_COMMAND, ImapSession
 from .crm_mail_message import SERVER_STATES
 from .crm_mail_message_ingest import REFUSED_KEY
 
@@ -75,29 +75,16 @@ class CrmMailAccount(models.Model):
             session.mark_seen(folder.name, seen)
             session.set_flag(folder.name, unseen, "\\Seen", add=False)
             session.set_flag(folder.name, answered, "\\Answered")
+            # what the server shows now, before moved mails change place
+            self._note_server_seen(folder, uidvalidity, seen, True)
+            self._note_server_seen(folder, uidvalidity, unseen, False)
             moves = rows.filtered(
                 lambda r, d=set(delete): r.action == "move" and r.imap_uid not in d
             )
-            for target in moves.target_folder_id:
-                uids = [r.imap_uid for r in moves if r.target_folder_id == target]
-                try:
-                    new_validity, mapping = session.move(folder.name, uids, target.name)
-                except ProtocolError as error:
-                    # the target folder is gone: the mail stays where it is
-                    _logger.warning(
-                        "Account %s: %s could not move to %s: %s",
-                        self.id,
-                        folder.name,
-                        target.name,
-                        error,
-                    )
-                    continue
-                self._moved(folder, uidvalidity, target, new_validity, mapping, uids)
+            rows -= self._apply_moves(session, folder, uidvalidity, moves)
             session.delete(folder.name, delete)
             # the server confirmed: now the queue forgets them
             rows.unlink()
-            self._note_server_seen(folder, uidvalidity, seen, True)
-            self._note_server_seen(folder, uidvalidity, unseen, False)
             if self.sync_flags and (seen or unseen):
                 # a mark changed while the server was being told is pushed
                 # again (compared with what the server shows now)
@@ -120,6 +107,38 @@ class CrmMailAccount(models.Model):
                 ]
             ).write({"server_deleted": True})
             self._commit_server_sync()
+
+    def _apply_moves(self, session, folder, uidvalidity, moves):
+        """Move these queued messages, a command's worth at a time.
+
+        :return: the rows left queued: a move the server refused for a
+            while (over quota, in use) is tried again by the next run; one
+            into a folder the server no longer has (TRYCREATE) is dropped,
+            the mail staying where it is
+        """
+        left = moves.browse()
+        for target in moves.target_folder_id:
+            rows = moves.filtered(lambda r, t=target: r.target_folder_id == t)
+            uids = sorted(rows.mapped("imap_uid"))
+            for start in range(0, len(uids), UIDS_PER_COMMAND):
+                chunk = uids[start : start + UIDS_PER_COMMAND]
+                try:
+                    validity, mapping = session.move(folder.name, chunk, target.name)
+                except ProtocolError as error:
+                    _logger.warning(
+                        "Account %s: %s could not move to %s: %s",
+                        self.id,
+                        folder.name,
+                        target.name,
+                        error,
+                    )
+                    if "TRYCREATE" not in str(error).upper():
+                        left |= rows.filtered(
+                            lambda r, done=set(uids[:start]): r.imap_uid not in done
+                        )
+                    break
+                self._moved(folder, uidvalidity, target, validity, mapping, chunk)
+        return left
 
     def _moved(self, folder, uidvalidity, target, new_validity, mapping, uids):
         """The server moved these messages into ``target``: their mails

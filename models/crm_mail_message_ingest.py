@@ -110,7 +110,7 @@ class CrmMailMessage(models.Model):
             return DUPLICATE, key
         # mail of the server's spam folder: kept in the Spam view, unlinked,
         # and no routing rule makes anything of it
-        spam = direction == "incoming" and self._is_junk_source(account, source, cache)
+        spam = self._is_junk_source(account, source, cache)
         rules = self.env["crm.mail.rule"]
         if direction == "incoming" and not spam:
             rules = rules._route(account, parsed, cache)
@@ -130,7 +130,7 @@ class CrmMailMessage(models.Model):
                     source,
                     rules=rules,
                     spam=spam,
-                    not_robot=self._not_robot(parsed.email_from, cache),
+                    not_robot=self._not_robot(account, parsed.email_from, cache),
                 )
         except psycopg2.IntegrityError as error:
             return self._store_conflict(account, raw, key, source, error)
@@ -272,7 +272,9 @@ class CrmMailMessage(models.Model):
             or False,
             "attachment_note": self._attachment_note(parsed) or False,
             "auto_kind": kind.auto_kind or False,
-            **self._thread_vals(account, parsed),
+            # spam joins no thread (it would take the thread's lead) and
+            # no contact; Not Spam does both
+            **({} if spam else self._thread_vals(account, parsed)),
             **({} if spam else self._link_vals(account, parsed, direction, kind)),
             **source,
         }
@@ -481,6 +483,11 @@ class CrmMailMessage(models.Model):
             and not m.server_deleted
             and m._server_place()
         ]
+        # a move asked for a mail deleted now would bring its copy back later
+        places = [m._server_place() for m in self.sudo()]
+        self.env["crm.mail.server.action"]._forget_moves(
+            [place for place in places if place.get("folder_id")]
+        )
         res = super().unlink()
         # done by the next fetch, once this deletion is committed
         self.env["crm.mail.server.action"]._queue(actions)

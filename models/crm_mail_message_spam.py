@@ -1,4 +1,5 @@
 from datetime import timedelta
+from types import SimpleNamespace
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
@@ -16,8 +17,9 @@ JUNK = "\\Junk"
 
 class CrmMailNotRobot(models.Model):
     """A sender users said is a person: the classifier's robot and spam
-    marks no longer count for his mail (contacts and leads are made from it
-    as from anybody's)."""
+    marks no longer count for his mail to that account (contacts and leads
+    are made from it as from anybody's). Administrators may list a sender
+    for every account."""
 
     _name = "crm.mail.not.robot"
     _description = "Sender Who Is Not a Robot"
@@ -25,6 +27,9 @@ class CrmMailNotRobot(models.Model):
     _rec_name = "address"
 
     address = fields.Char(required=True, index=True)
+    account_id = fields.Many2one(
+        "crm.mail.account", ondelete="cascade", help="Empty: every account."
+    )
     note = fields.Char(help="What the classifier had taken him for.")
     user_id = fields.Many2one(
         "res.users",
@@ -35,7 +40,11 @@ class CrmMailNotRobot(models.Model):
     )
 
     _sql_constraints = [
-        ("address_uniq", "UNIQUE(address)", "This sender is already listed.")
+        (
+            "address_account_uniq",
+            "UNIQUE NULLS NOT DISTINCT (address, account_id)",
+            "This sender is already listed.",
+        )
     ]
 
     @api.model_create_multi
@@ -46,25 +55,34 @@ class CrmMailNotRobot(models.Model):
         return super().create(vals_list)
 
     @api.model
-    def _addresses(self):
-        """Every listed address (lower case): one query per fetch run."""
-        self.env.cr.execute(SQL("SELECT address FROM crm_mail_not_robot"))
+    def _addresses(self, account):
+        """The addresses listed for an account (lower case): one query per
+        fetch run."""
+        self.env.cr.execute(
+            SQL(
+                "SELECT address FROM crm_mail_not_robot"
+                " WHERE account_id IS NULL OR account_id = %s",
+                account.id,
+            )
+        )
         return {address for (address,) in self.env.cr.fetchall()}
 
     @api.model
-    def _say(self, address, note):
-        """List an address (as the superuser: a user corrects the
-        classifier for his own mail); listed once."""
+    def _say(self, address, note, account):
+        """List an address for an account (as the superuser: a user who may
+        edit the mail corrects the classifier for that mailbox); once."""
         address = normalize_address(address or "")
         if not address:
             return
         self.env.cr.execute(
             SQL(
-                "INSERT INTO crm_mail_not_robot (address, note, user_id, create_uid,"
-                " write_uid, create_date, write_date) VALUES (%s, %s, %s, %s, %s,"
+                "INSERT INTO crm_mail_not_robot (address, account_id, note, user_id,"
+                " create_uid, write_uid, create_date, write_date)"
+                " VALUES (%s, %s, %s, %s, %s, %s,"
                 " now() at time zone 'UTC', now() at time zone 'UTC')"
-                " ON CONFLICT (address) DO NOTHING",
+                " ON CONFLICT DO NOTHING",
                 address,
+                account.id,
                 note or None,
                 self.env.uid,
                 self.env.uid,
@@ -94,10 +112,10 @@ class CrmMailMessage(models.Model):
         return source.get("folder_id") in cache[CACHE_JUNK_FOLDERS]
 
     @api.model
-    def _not_robot(self, address, cache):
-        """Whether users said this sender is a person."""
+    def _not_robot(self, account, address, cache):
+        """Whether users said this sender is a person (for this account)."""
         if CACHE_NOT_ROBOTS not in cache:
-            cache[CACHE_NOT_ROBOTS] = self.env["crm.mail.not.robot"]._addresses()
+            cache[CACHE_NOT_ROBOTS] = self.env["crm.mail.not.robot"]._addresses(account)
         return normalize_address(address or "") in cache[CACHE_NOT_ROBOTS]
 
     # ------------------------------------------------------------
@@ -158,7 +176,8 @@ class CrmMailMessage(models.Model):
             raise UserError(self.env._("None of these mails is in Spam."))
         mails.sudo().write({"state": "received"})
         moving = mails._queue_move(lambda account: account._inbox_folder())
-        # a mail fetched from the spam folder was linked to nobody
+        # a mail fetched from the spam folder joined no thread, no contact
+        mails._rethread()
         mails._relink()
         message = self.env._("Back in the Inbox: %(count)s.", count=len(mails))
         if moving:
@@ -179,21 +198,42 @@ class CrmMailMessage(models.Model):
         kinds = dict(self._fields["auto_kind"]._description_selection(self.env))
         for mail in mails:
             self.env["crm.mail.not.robot"]._say(
-                mail.email_from, kinds.get(mail.auto_kind) or mail.auto_kind
+                mail.email_from,
+                kinds.get(mail.auto_kind) or mail.auto_kind,
+                mail.account_id,
             )
         senders = set(mails.mapped("email_from"))
-        robots = (
-            self.sudo()
-            .with_context(active_test=False)
-            .search([("email_from", "in", list(senders)), ("auto_kind", "!=", False)])
-        )
-        robots.write({"auto_kind": False})
+        # his other mail of these mailboxes that the user may edit
+        robots = self.search(
+            [
+                ("email_from", "in", list(senders)),
+                ("auto_kind", "!=", False),
+                ("account_id", "in", mails.account_id.ids),
+            ]
+        )._filtered_access("write")
+        robots.sudo().write({"auto_kind": False})
         return self._spam_notification(
             self.env._(
                 "Not a robot: %(senders)s. Their mail counts as a person's.",
                 senders=", ".join(sorted(senders)),
             )
         )
+
+    def _rethread(self):
+        """Join the thread these unthreaded mails answer (and its lead)."""
+        for mail in self.sudo().filtered(lambda m: not m.parent_id):
+            headers = SimpleNamespace(
+                in_reply_to=mail.in_reply_to,
+                references=(mail.references or "").split(),
+            )
+            vals = self._thread_vals(mail.account_id, headers)
+            if not vals:
+                continue
+            if not mail.lead_id:
+                lead = self._thread_lead(vals["parent_id"], vals["thread_root_id"])
+                if lead:
+                    vals["lead_id"] = lead.id
+            mail.write(vals)
 
     def _queue_move(self, target_of):
         """Queue the move of these mails' server copies (IMAP).

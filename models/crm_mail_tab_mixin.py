@@ -42,6 +42,10 @@ class CrmMailTabMixin(models.AbstractModel):
         """The context of the "Mails" smart button's list."""
         return {}
 
+    def _crm_mail_tab_domain(self):
+        """The mails the tab and its button list: spam stays in Spam."""
+        return self._crm_mail_domain() + [("state", "!=", "spam")]
+
     def _compute_crm_mail_search(self):
         # a search box: it holds what is typed until the form is left
         self.crm_mail_search = False
@@ -56,7 +60,7 @@ class CrmMailTabMixin(models.AbstractModel):
                 record.crm_mail_message_ids = Message
                 record.crm_mail_count = 0
                 continue
-            domain = record._origin._crm_mail_domain()
+            domain = record._origin._crm_mail_tab_domain()
             shown = domain
             if record.crm_mail_search:
                 shown = domain + [("fulltext", "ilike", record.crm_mail_search)]
@@ -73,7 +77,7 @@ class CrmMailTabMixin(models.AbstractModel):
         action = self.env["ir.actions.act_window"]._for_xml_id(
             "crm_mail_client.crm_mail_message_action"
         )
-        action["domain"] = self._crm_mail_domain()
+        action["domain"] = self._crm_mail_tab_domain()
         action["context"] = self._crm_mail_action_context()
         return action
 

@@ -4,6 +4,8 @@ sender blacklisted by administrators only), *Not Spam* (moved back, found
 again, never stored twice) and *Not a Robot* (a correction of the
 classifier for a sender). Rights over RPC as the salesperson."""
 
+from datetime import datetime, timedelta, timezone
+
 from odoo.tests import HttpCase, tagged
 
 from .common import MailServerCase, make_mail
@@ -181,3 +183,155 @@ class TestSpam(RpcMixin, MailServerCase, HttpCase):
         second = self.mails(account) - first
         self.assertFalse(second.auto_kind)
         self.assertEqual(second.contact_id.email, "petr@newclient.example")
+
+
+@tagged("post_install", "-at_install")
+class TestSpamReview(RpcMixin, MailServerCase, HttpCase):
+    """What a review of the first version found, each case failing before."""
+
+    def setUp(self):
+        super().setUp()
+        self.make_romashka()
+
+    def fetch(self, account):
+        account._fetch_locked()
+        self.assertEqual(account.state, "ok", account.last_error)
+
+    def mails(self, account):
+        return self.env["crm.mail.message"].search(
+            [("account_id", "=", account.id)], order="id"
+        )
+
+    def test_the_dialog_tells_nothing_of_mail_the_user_may_not_read(self):
+        self.deliver(make_mail(subject="Тайна", sender="ceo@hidden.example"))
+        account = self.make_account()
+        self.fetch(account)
+        # what the form's onchange computes: the ids as the caller gives them
+        draft = (
+            self.env["crm.mail.spam.wizard"]
+            .with_user(self.user_sales)
+            .new({"message_ids": [(6, 0, self.mails(account).ids)]})
+        )
+        self.assertFalse(draft.senders)
+        self.assertFalse(draft.movable_count)
+
+    def test_older_spam_is_fetched_after_a_mail_was_moved_there(self):
+        old = datetime.now(timezone.utc) - timedelta(days=30)
+        self.deliver(
+            make_mail(subject="Старый спам", sender="old@junk.example", date=old),
+            folder="Junk",
+            received=old,
+        )
+        self.deliver(make_mail(subject="Новое"))
+        account = self.make_account()
+        self.fetch(account)
+        self.mails(account)._mark_spam()
+        self.env["crm.mail.account"]._cron_push_flags()
+        account.fetch_spam = True
+        self.fetch(account)
+        self.assertEqual(
+            sorted(self.mails(account).mapped("subject")), ["Новое", "Старый спам"]
+        )
+
+    def test_spam_joins_no_thread_nor_lead_until_not_spam(self):
+        self.deliver(
+            make_mail(subject="Заказ", message_id="<order-1@romashka.example>")
+        )
+        self.deliver(
+            make_mail(
+                subject="Re: Заказ",
+                sender="Phish <phish@junk.example>",
+                headers={"In-Reply-To": "<order-1@romashka.example>"},
+            ),
+            folder="Junk",
+        )
+        # a mail that says it is the account's own, in Junk: spam all the same
+        self.deliver(
+            make_mail(
+                subject="От себя", sender=self.mailbox, to="ivan@romashka.example"
+            ),
+            folder="Junk",
+        )
+        account = self.make_account(fetch_spam=True)
+        self.fetch(account)
+        order = self.mails(account).filtered(lambda m: m.subject == "Заказ")
+        lead = self.env["crm.lead"].create({"name": "Насосы"})
+        order.lead_id = lead
+        self.deliver(make_mail(subject="x"), folder="Junk")  # a second run
+        self.fetch(account)
+        phish = self.mails(account).filtered(lambda m: m.subject == "Re: Заказ")
+        own = self.mails(account).filtered(lambda m: m.subject == "От себя")
+        self.assertEqual(phish.state, "spam")
+        self.assertEqual(own.state, "spam")
+        self.assertFalse(own.partner_id | own.contact_id)
+        self.assertFalse(phish.parent_id)
+        self.assertFalse(phish.lead_id)
+        # spam stays out of the Mail tabs
+        self.assertNotIn(phish, lead.crm_mail_message_ids)
+        phish.action_not_spam()
+        self.assertEqual(phish.parent_id, order)
+        self.assertEqual(phish.lead_id, lead)
+        lead.invalidate_recordset(["crm_mail_message_ids"])
+        self.assertIn(phish, lead.crm_mail_message_ids)
+        order._mark_spam(move=False)
+        lead.invalidate_recordset(["crm_mail_message_ids"])
+        self.assertNotIn(order, lead.crm_mail_message_ids)
+
+    def test_not_a_robot_is_for_the_mailboxes_the_user_edits(self):
+        sender = "robot@news.example"
+        self.deliver(make_mail(subject="Рассылка 1", sender=sender, headers=AUTO_REPLY))
+        mine = self.make_account()
+        self.grant(mine, self.user_sales, in_read=True, in_write=True)
+        self.fetch(mine)
+        other_box = f"other-{self.mailbox}"
+        self.dovecot.add_user(other_box, self.mailbox_password)
+        self.dovecot.deliver(
+            other_box,
+            make_mail(subject="Рассылка 2", sender=sender, headers=AUTO_REPLY),
+        )
+        other = self.make_account(name="Other", email=other_box, login=other_box)
+        self.fetch(other)
+        self.login(self.user_sales)
+        _result, error = self.call(
+            "crm.mail.message", "action_not_robot", self.mails(mine).ids
+        )
+        self.assertIsNone(error)
+        self.assertFalse(self.mails(mine).auto_kind)
+        self.assertEqual(self.mails(other).auto_kind, "auto_reply")
+        listed = self.env["crm.mail.not.robot"].search([])
+        self.assertEqual(listed.account_id, mine)
+        # later mail to the other mailbox is still a robot's
+        self.dovecot.deliver(
+            other_box,
+            make_mail(subject="Рассылка 3", sender=sender, headers=AUTO_REPLY),
+        )
+        self.fetch(other)
+        self.assertEqual(set(self.mails(other).mapped("auto_kind")), {"auto_reply"})
+
+    def test_a_wildcard_sender_is_not_blacklisted(self):
+        self.deliver(make_mail(subject="Звёзды", sender='"Star" <*@gmail.com>'))
+        self.deliver(make_mail(subject="Обычный", sender="spam@junk.example"))
+        account = self.make_account()
+        self.fetch(account)
+        wizard = (
+            self.env["crm.mail.spam.wizard"]
+            .with_user(self.user_admin_mail)
+            .create(
+                {"message_ids": [(6, 0, self.mails(account).ids)], "blacklist": True}
+            )
+        )
+        wizard.action_apply()
+        self.assertEqual(
+            self.env["crm.mail.blacklist"].search([]).mapped("pattern"),
+            ["spam@junk.example"],
+        )
+
+    def test_a_deleted_mail_takes_its_queued_move_along(self):
+        self.deliver(make_mail(subject="Удалить"))
+        account = self.make_account()
+        self.fetch(account)
+        mail = self.mails(account)
+        mail._mark_spam()
+        self.assertTrue(self.env["crm.mail.server.action"].search([]))
+        mail.unlink()
+        self.assertFalse(self.env["crm.mail.server.action"].search([]))

@@ -1,7 +1,17 @@
 from odoo import api, fields, models
 from odoo.exceptions import AccessError
 
+from ..mail_engine.patterns import PatternError, compile_pattern
+
 MANAGER = "crm_mail_client.group_mail_manager"
+
+
+def _is_plain_address(address):
+    """Whether a blacklist entry of ``address`` blocks that address alone."""
+    try:
+        return compile_pattern(address).kind == "address"
+    except PatternError:
+        return False
 
 
 class CrmMailSpamWizard(models.TransientModel):
@@ -31,7 +41,9 @@ class CrmMailSpamWizard(models.TransientModel):
     def _compute_counts(self):
         is_manager = self.env.user.has_group(MANAGER)
         for wizard in self:
-            mails = wizard.message_ids.sudo()
+            # only what the user may read: the ids are the caller's to choose
+            # (in a form, the records are new ones: their origins are checked)
+            mails = wizard.message_ids._origin._filtered_access("read").sudo()
             wizard.movable_count = len(
                 mails.filtered(
                     lambda m: (
@@ -65,7 +77,13 @@ class CrmMailSpamWizard(models.TransientModel):
             listed = set(
                 Blacklist.search([("account_id", "=", False)]).mapped("pattern")
             )
-            new = sorted(set(mails.mapped("email_from")) - listed - {False})
+            # an address only: a sender writing from "*@gmail.com" must not
+            # become a wildcard that blocks everybody
+            new = sorted(
+                address
+                for address in set(mails.mapped("email_from")) - listed - {False}
+                if _is_plain_address(address)
+            )
             Blacklist.create([{"pattern": address} for address in new])
             message += " " + self.env._("Blacklisted: %(count)s.", count=len(new))
         return mails._spam_notification(message)
