@@ -14,8 +14,7 @@ from .test_access_rules import RpcMixin
 AUTO_REPLY = {"Auto-Submitted": "auto-replied"}
 
 
-@tagged("post_install", "-at_install")
-class TestSpam(RpcMixin, MailServerCase, HttpCase):
+class SpamMixin:
     def setUp(self):
         super().setUp()
         self.make_romashka()
@@ -29,6 +28,9 @@ class TestSpam(RpcMixin, MailServerCase, HttpCase):
             [("account_id", "=", account.id)], order="id"
         )
 
+
+@tagged("post_install", "-at_install")
+class TestSpam(SpamMixin, RpcMixin, MailServerCase, HttpCase):
     def push(self):
         self.env["crm.mail.account"]._cron_push_flags()
 
@@ -186,21 +188,8 @@ class TestSpam(RpcMixin, MailServerCase, HttpCase):
 
 
 @tagged("post_install", "-at_install")
-class TestSpamReview(RpcMixin, MailServerCase, HttpCase):
+class TestSpamReview(SpamMixin, RpcMixin, MailServerCase, HttpCase):
     """What a review of the first version found, each case failing before."""
-
-    def setUp(self):
-        super().setUp()
-        self.make_romashka()
-
-    def fetch(self, account):
-        account._fetch_locked()
-        self.assertEqual(account.state, "ok", account.last_error)
-
-    def mails(self, account):
-        return self.env["crm.mail.message"].search(
-            [("account_id", "=", account.id)], order="id"
-        )
 
     def test_the_dialog_tells_nothing_of_mail_the_user_may_not_read(self):
         self.deliver(make_mail(subject="Тайна", sender="ceo@hidden.example"))
