@@ -1,4 +1,5 @@
 from odoo import models
+from odoo.exceptions import UserError
 
 
 class CrmLead(models.Model):
@@ -13,6 +14,24 @@ class CrmLead(models.Model):
 
     def _crm_mail_action_context(self):
         return {"default_lead_id": self.id}
+
+    def action_crm_mail_mass_compose(self):
+        """Lists of leads: one mail per lead to its contact (else to the
+        lead's own address), each linked to its lead (vtiger's mass mail)."""
+        if len(self) == 1:
+            return self.action_crm_mail_compose()
+        leads = self.filtered(lambda lead: lead.partner_id.email or lead.email_from)
+        if not leads:
+            raise UserError(
+                self.env._("None of the selected leads has an e-mail address.")
+            )
+        return self.env["crm.mail.compose"]._action_open(
+            {
+                "default_lead_ids": leads.ids,
+                "default_composition_mode": "mass",
+            },
+            self.env._("Mail to %(count)s leads", count=len(leads)),
+        )
 
     def action_crm_mail_compose(self):
         """The composer for a mail from this lead: the mail and every

@@ -600,6 +600,38 @@ class CrmMailMessage(models.Model):
     def action_forward(self):
         return self._open_composer("forward")
 
+    def action_send_drafts(self):
+        """Drafts chosen in a list (a mass mailing saved as drafts): queued
+        for the send cron, each checked as the composer checks it."""
+        drafts = self.filtered(lambda m: m.state == "draft")
+        if not drafts:
+            raise UserError(self.env._("Select drafts to send."))
+        drafts.check_access("write")
+        for account in drafts.account_id:
+            account._check_may_send()
+        empty = drafts.filtered(lambda m: not (m.email_to or m.email_cc or m.email_bcc))
+        if empty:
+            raise UserError(
+                self.env._(
+                    "Add at least one recipient: %(subjects)s",
+                    subjects=", ".join(empty.mapped(lambda m: m.subject or "?")),
+                )
+            )
+        drafts.write({"state": "outgoing"})
+        drafts._queue_for_sending()
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "type": "success",
+                "message": self.env._(
+                    "Queued: %(count)s; Mail > Outbox shows them until they are sent.",
+                    count=len(drafts),
+                ),
+                "next": {"type": "ir.actions.client", "tag": "soft_reload"},
+            },
+        }
+
     def action_edit_draft(self):
         self.ensure_one()
         if self.state not in ("draft", "error"):

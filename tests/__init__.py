@@ -25,3 +25,4 @@ from . import test_live_arrival
 from . import test_flag_sync
 from . import test_account_use
 from . import test_spam
+from . import test_mass_mail_leads

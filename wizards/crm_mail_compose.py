@@ -14,7 +14,7 @@ from ..mail_engine.addresses import (
 )
 from ..mail_engine.mime_html import block_remote_images
 
-TEMPLATE_MODELS = ("crm.mail.message", "res.partner")
+TEMPLATE_MODELS = ("crm.mail.message", "res.partner", "crm.lead")
 
 
 class CrmMailCompose(models.TransientModel):
@@ -43,6 +43,18 @@ class CrmMailCompose(models.TransientModel):
         string="Recipients",
         help="Contacts and companies to write to; their addresses go to To.",
     )
+    lead_ids = fields.Many2many(
+        "crm.lead",
+        "crm_mail_compose_lead_rel",
+        string="Leads",
+        help="Mass mail: each lead's contact (else the lead's own address) "
+        "gets a mail of his own, linked to the lead.",
+    )
+    extra_addresses = fields.Char(
+        string="Other Addresses",
+        help="Mass mail: more addresses, separated by commas; each gets a mail "
+        "of his own.",
+    )
     email_to = fields.Char(string="To", help="Addresses, separated by commas.")
     chip_addresses = fields.Char(
         help="The addresses that the Recipients put into To: removing a "
@@ -62,7 +74,8 @@ class CrmMailCompose(models.TransientModel):
     template_id = fields.Many2one(
         "mail.template",
         domain=[("model", "in", TEMPLATE_MODELS)],
-        help="Templates on CRM mail or on contacts, rendered for the recipient.",
+        help="Templates on CRM mail, on contacts or on leads, rendered for "
+        "the recipient (a lead template for each lead of a mass mailing).",
     )
     parent_id = fields.Many2one("crm.mail.message", string="Reply To Mail")
     lead_id = fields.Many2one("crm.lead")
@@ -228,11 +241,13 @@ class CrmMailCompose(models.TransientModel):
         for wizard in self:
             wizard.allowed_account_ids = allowed
 
-    @api.depends("partner_ids", "email_to", "composition_mode")
+    @api.depends(
+        "partner_ids", "lead_ids", "extra_addresses", "email_to", "composition_mode"
+    )
     def _compute_recipient_count(self):
         for wizard in self:
             if wizard.composition_mode == "mass":
-                wizard.recipient_count = len(wizard.partner_ids.filtered("email"))
+                wizard.recipient_count = len(wizard._mass_recipients())
             else:
                 wizard.recipient_count = len(wizard._recipients())
 
@@ -295,11 +310,39 @@ class CrmMailCompose(models.TransientModel):
             ",".join(filter(None, [self.email_to, self.email_cc, self.email_bcc]))
         )
 
-    def _render_template(self, template, partner):
-        """Subject and body of ``template`` for ``partner`` (contact templates)
-        or for the mail answered (CRM mail templates)."""
+    def _mass_recipients(self):
+        """Who gets a mail of a mass mailing, each address once: the leads
+        (their contact, else their own address), the contacts, the other
+        addresses typed.
+
+        :return: list of (name, address, partner, lead)
+        """
+        seen, recipients = set(), []
+
+        def add(name, address, partner, lead):
+            address = normalize(address or "")
+            if address and address not in seen:
+                seen.add(address)
+                recipients.append((name, address, partner, lead))
+
+        Partner, Lead = self.env["res.partner"], self.env["crm.lead"]
+        for lead in self.lead_ids:
+            partner = lead.partner_id if lead.partner_id.email else Partner
+            name = partner.name or lead.contact_name or lead.partner_name or ""
+            add(name, partner.email or lead.email_from, partner, lead)
+        for partner in self.partner_ids.filtered("email"):
+            add(partner.name, partner.email, partner, Lead)
+        for address in split_addresses(self.extra_addresses or ""):
+            add("", address, Partner, Lead)
+        return recipients
+
+    def _render_template(self, template, partner, lead=None):
+        """Subject and body of ``template`` for ``partner`` (contact templates),
+        ``lead`` (lead templates) or the mail answered (CRM mail templates)."""
         if template.model == "res.partner":
             record = partner
+        elif template.model == "crm.lead":
+            record = lead or self.lead_id
         elif template.model == "crm.mail.message":
             record = self.parent_id or self.draft_id
         else:
@@ -331,6 +374,10 @@ class CrmMailCompose(models.TransientModel):
     def action_save_draft(self):
         self.ensure_one()
         self._check_ready(sending=False)
+        if self.composition_mode == "mass":
+            # the whole mailing: a draft per recipient, sent later from
+            # Drafts (select them, Action > Send)
+            return self._open_mass(self._make_mass("draft"), self.env._("Drafts"))
         self._save_message("draft")
         return {
             "type": "ir.actions.client",
@@ -394,6 +441,7 @@ class CrmMailCompose(models.TransientModel):
             ("email_to", self.env._("To")),
             ("email_cc", self.env._("Cc")),
             ("email_bcc", self.env._("Bcc")),
+            ("extra_addresses", self.env._("Other Addresses")),
         ]
         for name, label in fields_to_check:
             try:
@@ -415,7 +463,7 @@ class CrmMailCompose(models.TransientModel):
         if not sending:
             return
         if self.composition_mode == "mass":
-            if not self.partner_ids.filtered("email"):
+            if not self._mass_recipients():
                 raise UserError(
                     self.env._("None of the recipients has an e-mail address.")
                 )
@@ -457,12 +505,12 @@ class CrmMailCompose(models.TransientModel):
             return bcc
         return f"{bcc}, {author}" if bcc.strip() else author
 
-    def _message_vals(self, state, partners, email_to, subject, body):
+    def _message_vals(self, state, partners, email_to, subject, body, lead=None):
         """What the user wrote; the mail model adds the Message-ID, the
         sender address and the threading headers itself."""
         account = self.account_id
         Message = self.env["crm.mail.message"]
-        lead = self.lead_id or self.parent_id.lead_id
+        lead = lead or self.lead_id or self.parent_id.lead_id
         if lead:
             subject = compose.add_lead_token(subject, lead.id)
         return {
@@ -527,20 +575,34 @@ class CrmMailCompose(models.TransientModel):
 
     def _queue_mass(self):
         """One queued mail per recipient, rendered for him; the cron sends them."""
+        mails = self._make_mass("outgoing")
+        self.env.ref("crm_mail_client.ir_cron_send_mail")._trigger()
+        return self._open_mass(mails, self.env._("Queued mails"))
+
+    def _make_mass(self, state):
+        """One mail per recipient of the mass mailing, rendered for him (a
+        lead template for his lead, a contact template for his contact),
+        linked to his lead; nobody sees the others.
+
+        :param str state: ``outgoing`` (queued) or ``draft``
+        :return: the ``crm.mail.message`` records
+        """
         Message = self.env["crm.mail.message"]
         mails = Message
-        for partner in self.partner_ids.filtered("email"):
+        template = self.template_id
+        signature = self.account_id._signature_for(self.env.user)
+        for name, address, partner, lead in self._mass_recipients():
             subject, body = self.subject or "", self.body
-            if self.template_id.model == "res.partner":
-                rendered = self._render_template(self.template_id, partner)
+            rendered = (
+                self._render_template(template, partner, lead) if template else {}
+            )
+            if rendered:
                 subject = rendered.get("subject") or subject
-                body = compose.set_signature(
-                    rendered.get("body") or body,
-                    self.account_id._signature_for(self.env.user),
-                )
-            email_to = format_address_list([(partner.name, normalize(partner.email))])
-            vals = self._message_vals("outgoing", partner, email_to, subject, body)
-            # every recipient gets his own mail: nobody sees the others
+                body = compose.set_signature(rendered.get("body") or body, signature)
+            email_to = format_address_list([(name or "", address)])
+            vals = self._message_vals(state, partner, email_to, subject, body, lead)
+            # every recipient gets his own mail: nobody sees the others (nor
+            # does the author get a copy of each)
             vals.update({"email_cc": False, "email_bcc": False})
             mail = Message.create(vals)
             for attachment in self.attachment_ids:
@@ -549,10 +611,12 @@ class CrmMailCompose(models.TransientModel):
         self.attachment_ids.filtered(
             lambda a: a.res_model == self._name or not a.res_id
         ).unlink()
-        self.env.ref("crm_mail_client.ir_cron_send_mail")._trigger()
+        return mails
+
+    def _open_mass(self, mails, title):
         return {
             "type": "ir.actions.act_window",
-            "name": self.env._("Queued mails"),
+            "name": title,
             "res_model": "crm.mail.message",
             "view_mode": "list,form",
             "views": [(False, "list"), (False, "form")],
