@@ -172,11 +172,12 @@ def main(argv=None):
         print(f">>> OAuth2 provider {dovecot.oauth_url}, mailbox {OAUTH_MAILBOX}")
         base = ["-d", DB, "--without-demo=all", "--log-level=warn"]
         print(">>> creating database with crm_mail_client (a minute or two)")
+        # Project too: its bridge (Create Task, the tasks' Mail tab) comes along
         code, log = odoo_env.run_odoo(
             tree,
             DEMO_DIR,
             pg,
-            [*base, "-i", "crm_mail_client", "--stop-after-init"],
+            [*base, "-i", "crm_mail_client,project", "--stop-after-init"],
             DEMO_DIR / "install.log",
         )
         if code:

@@ -295,6 +295,12 @@ class CrmMailMessage(models.Model):
         if vals.get("parent_id"):
             # a reply quotes and threads with its parent: he must read it
             self.browse(vals["parent_id"]).check_access("read")
+        # the lead he files it into (the lead of the conversation answered
+        # is his mail's by right; contacts follow the addresses written to)
+        parent = self.sudo().browse(vals.get("parent_id") or [])
+        inherited = (parent.lead_id or parent.thread_root_id.lead_id).id
+        if vals.get("lead_id") and vals["lead_id"] != inherited:
+            self._check_link_targets({"lead_id": vals["lead_id"]})
         if vals["state"] == "outgoing" and vals.get("account_id"):
             self.env["crm.mail.account"].browse(vals["account_id"])._check_may_send()
 
@@ -379,10 +385,35 @@ class CrmMailMessage(models.Model):
                 return False
         return True
 
+    def _check_link_targets(self, vals):
+        """A user links a mail only to what he may read: a lead, contact or
+        company of another salesperson is not his to file mail into (the
+        lead would get a note of it, written as the superuser)."""
+        for name in ("lead_id", "partner_id", "contact_id"):
+            if not vals.get(name):
+                continue
+            target = self.env[self._fields[name].comodel_name].browse(vals[name])
+            if not target.has_access("read"):
+                raise AccessError(
+                    self.env._(
+                        "You may not open %s: ask its owner to link it.",
+                        target.sudo().display_name,
+                    )
+                )
+
     def _check_user_write(self, vals):
         """A user relinks and flags any mail he may write; only the author
         changes the content or state of his unsent mail, and only while he
         may send from its account. Nobody but the server touches the rest."""
+        # a link kept as it is (a draft saved again) is no new filing
+        self._check_link_targets(
+            {
+                name: vals[name]
+                for name in ("lead_id", "partner_id", "contact_id")
+                if vals.get(name)
+                and any(mail.sudo()[name].id != vals[name] for mail in self)
+            }
+        )
         if (
             vals.get("user_id")
             and any(mail.user_id.id != vals["user_id"] for mail in self)

@@ -193,11 +193,15 @@ class CrmMailMessage(models.Model):
             self._inherit_thread_lead()
         return res
 
+    def _mail_tab_models(self):
+        """Models with a Mail tab (bridges add theirs)."""
+        return ["crm.lead", "res.partner"]
+
     def _invalidate_mail_tabs(self):
         # the Mail tabs of leads and partners are computed without
         # dependencies (they follow the reader's rights): forget them when a
         # mail joins or leaves a lead, company or contact
-        for model in ("crm.lead", "res.partner"):
+        for model in self._mail_tab_models():
             self.env[model].invalidate_model(
                 ["crm_mail_message_ids", "crm_mail_count"], flush=False
             )
@@ -587,15 +591,10 @@ class CrmMailMessage(models.Model):
             )
         self.check_access("read")
         # the write is made as the superuser: the user must see what he links to
-        for name in ("lead_id", "partner_id", "contact_id"):
-            target = self.env[self._fields[name].comodel_name].browse(vals.get(name))
-            if target and not target.has_access("read"):
-                raise AccessError(
-                    self.env._(
-                        "You may not open %s: ask its owner to link it.",
-                        target.sudo().display_name,
-                    )
-                )
+        self._check_link_targets(vals)
+        for name in set(vals) - {"lead_id", "partner_id", "contact_id"}:
+            target = self.env[self._fields[name].comodel_name].browse(vals[name])
+            target.check_access("read")
         self.sudo().write(vals)
 
     def _work_target(self):

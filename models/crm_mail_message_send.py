@@ -8,7 +8,7 @@ from email.utils import make_msgid
 import psycopg2
 
 from odoo import api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 
 from odoo.addons.base.models.ir_mail_server import (
     MailDeliveryException,
@@ -16,7 +16,12 @@ from odoo.addons.base.models.ir_mail_server import (
 )
 
 from ..mail_engine import compose, smtp_session
-from ..mail_engine.addresses import domain_of, split_addresses
+from ..mail_engine.addresses import (
+    domain_of,
+    invalid_entries,
+    normalize,
+    split_addresses,
+)
 from ..mail_engine.exceptions import MailEngineError
 from ..mail_engine.imap_session import ImapSession
 from .cron_limits import continue_later, job_deadline
@@ -96,6 +101,12 @@ class CrmMailMessage(models.Model):
 
     send_attempts = fields.Integer(
         readonly=True, copy=False, help="Tries the SMTP server could not take."
+    )
+    mass_mailing = fields.Boolean(
+        readonly=True,
+        copy=False,
+        help="One mail of a mass mailing: nobody else sees it, and its author "
+        "gets no copy of each.",
     )
     next_try = fields.Datetime(
         readonly=True,
@@ -464,18 +475,14 @@ class CrmMailMessage(models.Model):
         headers = {"Return-Path": account.email}
         if self.in_reply_to:
             headers["In-Reply-To"] = self.in_reply_to
-        for label, value in (
-            (self.env._("Subject"), self.subject),
-            (self.env._("To"), self.email_to),
-            (self.env._("Cc"), self.email_cc),
-            (self.env._("Bcc"), self.email_bcc),
-        ):
-            try:
-                compose.check_header_value(value, label)
-            except compose.HeaderInjectionError as error:
-                raise UserError(
-                    self.env._("%(field)s may not contain line breaks.", field=label)
-                ) from error
+        self._check_no_line_breaks(
+            [
+                (self.subject, self.env._("Subject")),
+                (self.email_to, self.env._("To")),
+                (self.email_cc, self.env._("Cc")),
+                (self.email_bcc, self.env._("Bcc")),
+            ]
+        )
         attachments = [
             (att.name, att.raw, att.mimetype) for att in self.attachment_ids.sudo()
         ]
@@ -600,23 +607,117 @@ class CrmMailMessage(models.Model):
     def action_forward(self):
         return self._open_composer("forward")
 
+    # ------------------------------------------------------------
+    # CHECKS BEFORE SENDING (the composer's and Send Drafts')
+    # ------------------------------------------------------------
+
+    @api.model
+    def _check_outgoing_fields(self, subject, addresses):
+        """Refuse line breaks (header injection) and what is no address.
+
+        :param tuple subject: (text, label) of the subject
+        :param list addresses: (text, label) of each address field
+        """
+        self._check_no_line_breaks([subject, *addresses])
+        for text, label in addresses:
+            bad = invalid_entries(text)
+            if bad:
+                raise UserError(
+                    self.env._(
+                        "%(field)s: not an e-mail address: %(entries)s",
+                        field=label,
+                        entries=", ".join(bad),
+                    )
+                )
+
+    @api.model
+    def _check_no_line_breaks(self, pairs):
+        """Refuse a line break in a header value (header injection).
+
+        :param list pairs: (text, label) of each header
+        """
+        for text, label in pairs:
+            try:
+                compose.check_header_value(text, label)
+            except compose.HeaderInjectionError as error:
+                raise UserError(
+                    self.env._("%(field)s may not contain line breaks.", field=label)
+                ) from error
+
+    @api.model
+    def _check_attachment_weight(self, attachments):
+        """Refuse attachments heavier than the setting, before sending."""
+        limit = int(
+            self.env["ir.config_parameter"]
+            .sudo()
+            .get_param("crm_mail_client.max_send_mb", 25)
+            or 0
+        )
+        total = sum(attachments.sudo().mapped("file_size"))
+        if limit and total > limit * 1024 * 1024:
+            raise UserError(
+                self.env._(
+                    "The attachments weigh %(size).1f MB; mail sent from here may "
+                    "carry %(limit)s MB at most. Remove some, or send them in "
+                    "several mails.",
+                    size=total / 1024 / 1024,
+                    limit=limit,
+                )
+            )
+
+    @api.model
+    def _with_author_bcc(self, account, bcc):
+        """``bcc`` with the writing user added when the account copies the
+        author on what he sends (*Copy to the Author*)."""
+        bcc = bcc or ""
+        author = self.env.user.email
+        if not account.sudo().bcc_author or not author:
+            return bcc
+        taken = {normalize(address) for address in split_addresses(bcc)}
+        if normalize(author) in taken or normalize(author) == normalize(account.email):
+            return bcc
+        return f"{bcc}, {author}" if bcc.strip() else author
+
     def action_send_drafts(self):
         """Drafts chosen in a list (a mass mailing saved as drafts): queued
-        for the send cron, each checked as the composer checks it."""
+        for the send cron, each checked as the composer checks it; their
+        author only."""
         drafts = self.filtered(lambda m: m.state == "draft")
         if not drafts:
             raise UserError(self.env._("Select drafts to send."))
         drafts.check_access("write")
-        for account in drafts.account_id:
-            account._check_may_send()
-        empty = drafts.filtered(lambda m: not (m.email_to or m.email_cc or m.email_bcc))
-        if empty:
-            raise UserError(
+        others = drafts.filtered(lambda m: m.author_user_id != self.env.user)
+        if others:
+            raise AccessError(
                 self.env._(
-                    "Add at least one recipient: %(subjects)s",
-                    subjects=", ".join(empty.mapped(lambda m: m.subject or "?")),
+                    "Only the author of an unsent mail may change it (%(fields)s).",
+                    fields=self._field_labels({"state"}),
                 )
             )
+        for account in drafts.account_id:
+            account._check_may_send()
+        labels = {
+            name: self._fields[name]._description_string(self.env)
+            for name in ("subject", "email_to", "email_cc", "email_bcc")
+        }
+        for draft in drafts:
+            if not (draft.email_to or draft.email_cc or draft.email_bcc):
+                raise UserError(
+                    self.env._(
+                        "Add at least one recipient: %(subjects)s",
+                        subjects=draft.subject or "?",
+                    )
+                )
+            self._check_outgoing_fields(
+                (draft.subject, labels["subject"]),
+                [(draft[n], labels[n]) for n in ("email_to", "email_cc", "email_bcc")],
+            )
+            self._check_attachment_weight(draft.attachment_ids - draft._original_eml())
+        for draft in drafts.filtered(lambda m: not m.mass_mailing):
+            # what leaves copies its author, as from the composer
+            bcc = self._with_author_bcc(draft.account_id, draft.email_bcc)
+            if bcc != (draft.email_bcc or ""):
+                draft.email_bcc = bcc
         drafts.write({"state": "outgoing"})
         drafts._queue_for_sending()
         return {

@@ -3,6 +3,9 @@ contact, else the lead's own address), typed extra addresses, a template
 on leads rendered for each lead, and *Save Draft* for the whole mailing,
 sent later from Drafts. Rights over RPC as the salesperson."""
 
+import base64
+
+from odoo.exceptions import AccessError, UserError
 from odoo.tests import HttpCase, new_test_user, tagged
 
 from .test_access_rules import RpcMixin
@@ -113,4 +116,106 @@ class TestMassMailLeads(RpcMixin, SendCase, HttpCase):
             wizard.action_send()
         self.assertFalse(
             self.env["crm.mail.message"].search([("account_id", "=", self.account.id)])
+        )
+
+    def test_a_mailing_to_nobody_keeps_nothing_and_loses_nothing(self):
+        action = self.leads[2:].with_user(self.user_sales).action_crm_mail_compose()
+        form = self.composer(
+            default_lead_ids=self.leads[2:].ids, default_composition_mode="mass"
+        )
+        self.assertTrue(action)
+        form.subject = "Никому"
+        wizard = form.save()
+        upload = (
+            self.env["ir.attachment"]
+            .with_user(self.user_sales)
+            .create(
+                {
+                    "name": "offer.pdf",
+                    "datas": base64.b64encode(b"%PDF offer"),
+                    "res_model": "crm.mail.compose",
+                    "res_id": wizard.id,
+                }
+            )
+        )
+        wizard.attachment_ids = upload
+        with self.assertRaisesRegex(UserError, "e-mail address"):
+            wizard.action_save_draft()
+        self.assertTrue(upload.exists())
+
+    def test_send_drafts_checks_as_the_composer_and_copies_the_author(self):
+        self.account.bcc_author = True
+        self.user_sales.email = "anna@crm.test"
+        Message = self.env["crm.mail.message"].with_user(self.user_sales)
+        single = Message.create(
+            {
+                "account_id": self.account.id,
+                "direction": "outgoing",
+                "state": "draft",
+                "subject": "Одно письмо",
+                "email_to": "ivan@romashka.example",
+            }
+        )
+        mass = self.env["crm.mail.message"].search(
+            self.mailing_form().save().action_save_draft()["domain"]
+        )
+        bad = Message.create(
+            {
+                "account_id": self.account.id,
+                "direction": "outgoing",
+                "state": "draft",
+                "subject": "Плохой адрес",
+                "email_to": "ivan@romashka.example, not an address",
+            }
+        )
+        with self.assertRaisesRegex(UserError, "not an e-mail address"):
+            bad.action_send_drafts()
+        self.assertEqual(bad.state, "draft")
+        # a mail administrator sends nobody else's drafts
+        with self.assertRaises(AccessError):
+            single.with_user(self.user_admin_mail).action_send_drafts()
+        (single | mass).with_user(self.user_sales).action_send_drafts()
+        self.assertEqual(single.email_bcc, "anna@crm.test")
+        self.assertEqual(set(mass.mapped("email_bcc")), {False})
+        self.assertEqual(set((single | mass).mapped("state")), {"outgoing"})
+
+    def test_mail_is_filed_only_into_leads_the_user_reads(self):
+        theirs = self.env["crm.lead"].create(
+            {"name": "Чужая сделка", "user_id": self.env.ref("base.user_admin").id}
+        )
+        mail = (
+            self.env["crm.mail.message"]
+            .sudo()
+            .create(
+                {
+                    "account_id": self.account.id,
+                    "direction": "incoming",
+                    "subject": "Входящее",
+                    "email_from": "x@client.example",
+                }
+            )
+        )
+        self.account.access_ids.filtered(
+            lambda line: line.user_id == self.user_sales
+        ).write({"in_read": True, "in_write": True})
+        self.login(self.user_sales)
+        _result, error = self.call(
+            "crm.mail.message", "write", mail.ids, {"lead_id": theirs.id}
+        )
+        self.assertIn("AccessError", error)
+        self.assertFalse(mail.lead_id)
+        _result, error = self.call(
+            "crm.mail.message",
+            "create",
+            {
+                "account_id": self.account.id,
+                "direction": "outgoing",
+                "state": "draft",
+                "subject": "Подброшено",
+                "lead_id": theirs.id,
+            },
+        )
+        self.assertIn("AccessError", error)
+        self.assertFalse(
+            self.env["crm.mail.message"].search([("lead_id", "=", theirs.id)])
         )

@@ -327,7 +327,9 @@ class CrmMailCompose(models.TransientModel):
 
         Partner, Lead = self.env["res.partner"], self.env["crm.lead"]
         for lead in self.lead_ids:
-            partner = lead.partner_id if lead.partner_id.email else Partner
+            partner = (
+                lead.partner_id if normalize(lead.partner_id.email or "") else Partner
+            )
             name = partner.name or lead.contact_name or lead.partner_name or ""
             add(name, partner.email or lead.email_from, partner, lead)
         for partner in self.partner_ids.filtered("email"):
@@ -436,74 +438,38 @@ class CrmMailCompose(models.TransientModel):
         if not self.account_id:
             raise UserError(self.env._("Choose the account to send from."))
         self.account_id._check_may_send()
-        fields_to_check = [
-            ("subject", self.env._("Subject")),
-            ("email_to", self.env._("To")),
-            ("email_cc", self.env._("Cc")),
-            ("email_bcc", self.env._("Bcc")),
-            ("extra_addresses", self.env._("Other Addresses")),
-        ]
-        for name, label in fields_to_check:
-            try:
-                compose.check_header_value(self[name], label)
-            except compose.HeaderInjectionError as error:
-                raise UserError(
-                    self.env._("%(field)s may not contain line breaks.", field=label)
-                ) from error
-        for name, label in fields_to_check[1:]:
-            bad = invalid_entries(self[name])
-            if bad:
-                raise UserError(
-                    self.env._(
-                        "%(field)s: not an e-mail address: %(entries)s",
-                        field=label,
-                        entries=", ".join(bad),
-                    )
-                )
-        if not sending:
-            return
+        Message = self.env["crm.mail.message"]
+        Message._check_outgoing_fields(
+            (self.subject, self.env._("Subject")),
+            [
+                (self.email_to, self.env._("To")),
+                (self.email_cc, self.env._("Cc")),
+                (self.email_bcc, self.env._("Bcc")),
+                (self.extra_addresses, self.env._("Other Addresses")),
+            ],
+        )
         if self.composition_mode == "mass":
+            # also for Save Draft: a mailing to nobody keeps nothing
             if not self._mass_recipients():
                 raise UserError(
                     self.env._("None of the recipients has an e-mail address.")
                 )
-        elif not self._recipients() and not self.partner_ids.filtered("email"):
+        if not sending:
+            return
+        if self.composition_mode != "mass" and (
+            not self._recipients() and not self.partner_ids.filtered("email")
+        ):
             raise UserError(self.env._("Add at least one recipient."))
-        self._check_attachment_size()
-
-    def _check_attachment_size(self):
-        """Refuse attachments heavier than the setting, before sending."""
-        limit = int(
-            self.env["ir.config_parameter"]
-            .sudo()
-            .get_param("crm_mail_client.max_send_mb", 25)
-            or 0
-        )
-        total = sum(self.attachment_ids.sudo().mapped("file_size"))
-        if limit and total > limit * 1024 * 1024:
-            raise UserError(
-                self.env._(
-                    "The attachments weigh %(size).1f MB; mail sent from here may "
-                    "carry %(limit)s MB at most. Remove some, or send them in "
-                    "several mails.",
-                    size=total / 1024 / 1024,
-                    limit=limit,
-                )
-            )
+        Message._check_attachment_weight(self.attachment_ids)
 
     def _bcc_with_author(self, state):
         """The Bcc, with the author added when the account copies him on
         what he sends (not on drafts: only what leaves)."""
-        bcc = self.email_bcc or ""
-        author = self.env.user.email
-        if state != "outgoing" or not self.account_id.sudo().bcc_author or not author:
-            return bcc
-        taken = {normalize(address) for address in split_addresses(bcc)}
-        if normalize(author) in taken or normalize(author) == normalize(
-            self.account_id.email
-        ):
-            return bcc
-        return f"{bcc}, {author}" if bcc.strip() else author
+        if state != "outgoing":
+            return self.email_bcc or ""
+        return self.env["crm.mail.message"]._with_author_bcc(
+            self.account_id, self.email_bcc
+        )
 
     def _message_vals(self, state, partners, email_to, subject, body, lead=None):
         """What the user wrote; the mail model adds the Message-ID, the
@@ -608,9 +574,12 @@ class CrmMailCompose(models.TransientModel):
             for attachment in self.attachment_ids:
                 attachment.copy({"res_model": mail._name, "res_id": mail.id})
             mails |= mail
-        self.attachment_ids.filtered(
-            lambda a: a.res_model == self._name or not a.res_id
-        ).unlink()
+        if mails:
+            # the server's mark (users do not write it)
+            mails.sudo().write({"mass_mailing": True})
+            self.attachment_ids.filtered(
+                lambda a: a.res_model == self._name or not a.res_id
+            ).unlink()
         return mails
 
     def _open_mass(self, mails, title):

@@ -36,11 +36,16 @@ class CrmMailMessage(models.Model):
             mail.more_actions = actions
         return res
 
+    def _mail_tab_models(self):
+        return [*super()._mail_tab_models(), "project.task"]
+
     def action_create_task(self):
         """One task per mail, opened (several: listed)."""
         self._check_can_act()
-        if self.filtered(lambda m: m.state in ("draft", "quarantined")):
+        if self.filtered(lambda m: m.state in ("draft", "quarantined", "spam")):
             raise UserError(self.env._("A task is made from a received or sent mail."))
+        if self.filtered("task_id"):
+            raise UserError(self.env._("This mail already has its task."))
         Task = self.env["project.task"]
         for mail in self:
             partner = mail.contact_id or mail.partner_id
@@ -57,4 +62,5 @@ class CrmMailMessage(models.Model):
             mail._copy_attachments_to(task)
             mail._fill_links({"task_id": task.id})
             Task |= task
+        self._invalidate_mail_tabs()
         return self._open_records(Task, self.env._("Tasks from Mail"))

@@ -66,6 +66,10 @@ class TestCreateTask(RpcMixin, HttpCase):
             }
         )
 
+    def setUp(self):
+        super().setUp()
+        self.tasks_before = self.env["project.task"].search_count([])
+
     def more(self):
         [row], error = self.call(
             "crm.mail.message", "read", self.mail.ids, ["more_actions"]
@@ -125,4 +129,19 @@ class TestCreateTask(RpcMixin, HttpCase):
         self.assertIn("AccessError", error)
         self.assertFalse(
             self.env["project.task"].search([("user_ids", "in", self.stranger.ids)])
+        )
+
+    def test_a_mail_gets_one_task(self):
+        self.login(self.worker)
+        action, error = self.call(
+            "crm.mail.message", "action_create_task", self.mail.ids
+        )
+        self.assertIsNone(error)
+        _result, error = self.call(
+            "crm.mail.message", "action_create_task", self.mail.ids
+        )
+        self.assertIn("UserError", error)
+        self.assertEqual(self.mail.task_id.id, action["res_id"])
+        self.assertEqual(
+            self.env["project.task"].search_count([]), self.tasks_before + 1
         )
