@@ -7,7 +7,7 @@ from .crm_mail_message_list import UNREAD_COUNT_CAP
 #: lists do: an exact count of a million mails costs a full scan per value
 PANEL_COUNT_CAP = 10000
 #: the search panel fields counted that way
-PANEL_FIELDS = ("review_state", "account_id")
+PANEL_FIELDS = ("review_state", "account_id", "folder_id")
 
 
 class CrmMailMessage(models.Model):
@@ -33,6 +33,20 @@ class CrmMailMessage(models.Model):
         field = self._fields[field_name]
         if field.type == "selection":
             candidates = field._description_selection(self.env)
+        elif field_name == "folder_id":
+            # the server folders of the accounts he reads (record rules);
+            # "INBOX" of several accounts is told apart by its account
+            folders = self.env["crm.mail.folder"].search([])
+            several = len(folders.account_id) > 1
+            candidates = [
+                (
+                    folder.id,
+                    f"{folder.account_id.name} / {folder.name}"
+                    if several
+                    else folder.name,
+                )
+                for folder in folders
+            ]
         else:
             Comodel = self.env[field.comodel_name].with_context(active_test=False)
             candidates = [(r.id, r.display_name) for r in Comodel.search([])]

@@ -81,6 +81,26 @@ class TestMailList(RpcMixin, MailServerCase, HttpCase):
         self.assertEqual(value["__count"], 2)
         self.assertEqual(value["__unread"], 1)
 
+    def test_the_search_panel_lists_server_folders(self):
+        self.fetch("Заказ 1", "Заказ 2")
+        Message = self.env["crm.mail.message"].with_user(self.user_sales)
+        arch = Message.get_views([(False, "search")])["views"]["search"]["arch"]
+        self.assertTrue(
+            etree.fromstring(arch).xpath("//searchpanel/field[@name='folder_id']")
+        )
+        values = Message.search_panel_select_range(
+            "folder_id", search_domain=[], enable_counters=True
+        )["values"]
+        counted = {v["display_name"]: v["__count"] for v in values if v.get("__count")}
+        self.assertEqual(counted, {"INBOX": 2})
+        # a folder of an account he does not read is not offered
+        other = self.make_account(name="Second box", email="second@crm.test")
+        self.env["crm.mail.folder"].create({"account_id": other.id, "name": "Secret"})
+        values = Message.search_panel_select_range(
+            "folder_id", search_domain=[], enable_counters=True
+        )["values"]
+        self.assertNotIn("Secret", " ".join(v["display_name"] for v in values))
+
     def test_the_account_column_only_for_readers_of_several(self):
         def account_column_hidden(user):
             arch = (
