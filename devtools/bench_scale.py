@@ -92,6 +92,13 @@ env["crm.mail.account.access"].create(
 lead = env["crm.lead"].create(
     {"name": "Big deal", "type": "opportunity", "user_id": user.id}
 )
+# server folders: the Inbox, Sent, a client folder and an archive
+Folder = env["crm.mail.folder"]
+folders = {
+    (account.id, name): Folder.create({"account_id": account.id, "name": name}).id
+    for account in (main, second)
+    for name in ("INBOX", "Sent", "Clients/Romashka", "Archive")
+}
 env.flush_all()
 
 # partners: companies and their contacts, by SQL
@@ -153,7 +160,7 @@ cr.execute("""
         account_id, company_id, direction, state, message_id, dedupe_key, date,
         email_from, from_name, email_to, subject, body_text, body_html,
         contact_id, partner_id, review_state, has_attachments, size,
-        lead_id, create_date, write_date, create_uid, write_uid)
+        lead_id, folder_id, create_date, write_date, create_uid, write_uid)
     SELECT CASE WHEN g %% 10 = 3 THEN %(second)s ELSE %(main)s END,
            %(company)s,
            CASE WHEN g %% 5 = 0 THEN 'outgoing' ELSE 'incoming' END,
@@ -172,6 +179,9 @@ cr.execute("""
                   'control'])[1 + g %% 6],
            g %% 4 = 0, 1200,
            CASE WHEN g %% 1000 = 3 THEN %(lead)s END,
+           (CASE WHEN g %% 10 = 3 THEN %(second_folders)s ELSE %(main_folders)s END)[
+               CASE WHEN g %% 5 = 0 THEN 2 WHEN g %% 7 = 0 THEN 3
+                    WHEN g %% 11 = 0 THEN 4 ELSE 1 END],
            now(), now(), 1, 1
       FROM generate_series(1, %(n)s) g
       JOIN bench_contact c ON c.n = CASE WHEN g %% 200 = 1
@@ -180,7 +190,11 @@ cr.execute("""
       JOIN bench_body b ON b.n = g %% 997
       JOIN bench_subject s ON s.n = (g * 31) %% 499
 """, {"second": second.id, "main": main.id, "company": main.company_id.id,
-      "lead": lead.id, "n": N, "per": info["per_company"], "contacts": n_contacts})
+      "lead": lead.id, "n": N, "per": info["per_company"], "contacts": n_contacts,
+      "main_folders": [folders[main.id, name] for name in
+                       ("INBOX", "Sent", "Clients/Romashka", "Archive")],
+      "second_folders": [folders[second.id, name] for name in
+                         ("INBOX", "Sent", "Clients/Romashka", "Archive")]})
 log(f"{N} mails")
 # the big customer's contacts are the first ones: their company is `big`
 # a 200-mail conversation
@@ -259,6 +273,7 @@ def requests(env, admin):
     yield "Unread filter, first page", page(Message, inbox + [("is_unread", "=", True)])
     yield "Search panel: review state", panel(Message, "review_state", inbox)
     yield "Search panel: account", panel(Message, "account_id", inbox)
+    yield "Search panel: server folder", panel(Message, "folder_id", inbox)
     yield "Company Mail tab (count + 200 rows)", tab(
         env["res.partner"].browse(ids["big"]))
     yield "Lead Mail tab (count + 200 rows)", tab(env["crm.lead"].browse(ids["lead"]))

@@ -37,6 +37,7 @@ class TestInstall(TransactionCase):
             "crm_mail_message_pop3_uidl_uniq",
             "crm_mail_message_dedupe_uniq",
             "crm_mail_message_list_rule_idx",
+            "crm_mail_message_folder_rule_idx",
             "crm_mail_message_fulltext_idx",
             "crm_mail_message_email_from_trgm_idx",
         }
@@ -48,6 +49,8 @@ class TestInstall(TransactionCase):
                 "crm_mail_message__state_index",
                 "crm_mail_message__direction_index",
                 "crm_mail_message_list_idx",
+                # and the folder's by the folder's covering index
+                "crm_mail_message__folder_id_index",
             }
             & names
         )
