@@ -13,6 +13,7 @@ from ..mail_engine.classify import classify
 from ..mail_engine.exceptions import ParseError
 from .crm_mail_account_fetch import DELETE_FROM_SERVER
 from .crm_mail_message import SERVER_STATES
+from .crm_mail_message_list import make_snippet
 from .crm_mail_message_rules import POST_ON_LEAD
 
 _logger = logging.getLogger(__name__)
@@ -261,6 +262,10 @@ class CrmMailMessage(models.Model):
             "body_text": parsed.body_text,
             # in the INSERT: a later write would cost one UPDATE per mail
             "body_html": parsed.body_html,
+            # computed and related columns given here go into the INSERT:
+            # else the ORM computes them after it, one UPDATE per mail
+            "company_id": account.company_id.id,
+            "snippet": make_snippet(parsed.body_text, parsed.body_html),
             "size": len(raw),
             "user_id": account.user_id.id,
             "has_attachments": any(a.data is not None for a in parsed.attachments),

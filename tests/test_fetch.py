@@ -330,3 +330,38 @@ class TestFetch(MailServerCase):
         self.assertTrue(mail.with_user(self.user_admin_mail).is_unread)
         Message = self.env["crm.mail.message"].with_user(self.user_sales)
         self.assertNotIn(mail, Message.search([("is_unread", "=", True)]))
+
+
+@tagged("post_install", "-at_install")
+class TestIngestStatements(MailServerCase):
+    """What the database does per stored mail (#24 starts here): the mail
+    is written by its INSERT alone, its computed columns included."""
+
+    def test_a_stored_mail_is_not_updated_right_after_its_insert(self):
+        account = self.make_account(protocol="pop3")
+        Message = self.env["crm.mail.message"].sudo()
+        cache = {}
+        Message._ingest_raw(account, make_mail(subject="Разогрев"), {}, cache)
+        self.env.flush_all()
+        statements = []
+        execute = type(self.env.cr).execute
+
+        def logged(cursor, query, params=None, log_exceptions=True):
+            text = query.code if hasattr(query, "code") else str(query)
+            statements.append(" ".join(text.split()))
+            return execute(cursor, query, params, log_exceptions)
+
+        with patch.object(type(self.env.cr), "execute", logged):
+            outcome, _key = Message._ingest_raw(
+                account,
+                make_mail(subject="Заказ", body="Нужно 40 насосов."),
+                {"pop3_uidl": "one"},
+                cache,
+            )
+            self.env.flush_all()
+        self.assertEqual(outcome, "stored")
+        updates = [s for s in statements if s.startswith('UPDATE "crm_mail_message"')]
+        self.assertEqual(updates, [])
+        mail = Message.search([("pop3_uidl", "=", "one")])
+        self.assertEqual(mail.snippet, "Нужно 40 насосов.")
+        self.assertEqual(mail.company_id, account.company_id)
