@@ -129,12 +129,19 @@ class CrmMailAccountAccess(models.Model):
     )
     def _compute_member_ids(self):
         for line in self:
-            team = line.team_id.sudo().filtered("active")
-            line.member_ids = (
-                line.user_id
-                | team.crm_team_member_ids.filtered("active").user_id
-                | line.group_id.sudo().users
-            )
+            line.member_ids = self._members(line.user_id, line.team_id, line.group_id)
+
+    @api.model
+    def _members(self, user, team, group):
+        """Who a line with this holder stands for now: the user, the active
+        members of an active team, or the group's users (read as the
+        superuser, whatever companies the reader works in)."""
+        team = team.sudo().filtered("active")
+        return (
+            user
+            | team.crm_team_member_ids.filtered("active").user_id
+            | group.sudo().users
+        )
 
     def _search_member_ids(self, operator, value):
         """Lines standing for these users, found through their team and group
@@ -289,10 +296,12 @@ class CrmMailAccountAccess(models.Model):
     @api.model
     def _users_of(self, vals):
         """Ids of the users a line with these values would stand for."""
-        users = self.env["res.users"].sudo().browse(vals.get("user_id") or [])
-        team = self.env["crm.team"].sudo().browse(vals.get("team_id") or [])
-        group = self.env["res.groups"].sudo().browse(vals.get("group_id") or [])
-        return set((users | team.member_ids | group.users).ids)
+        members = self._members(
+            self.env["res.users"].sudo().browse(vals.get("user_id") or []),
+            self.env["crm.team"].browse(vals.get("team_id") or []),
+            self.env["res.groups"].browse(vals.get("group_id") or []),
+        )
+        return set(members.ids)
 
     def write(self, vals):
         manager = self.env.su or self.env.user.has_group(MANAGER_GROUP)
