@@ -40,7 +40,7 @@ def po_path(module):
 
 def modules():
     """The addon and its bridges: each has its own .pot and ru.po."""
-    return [odoo_env.ADDON_NAME, *odoo_env.bridge_names()]
+    return odoo_env.addon_names()
 
 
 def clean_addons_dir(workdir):

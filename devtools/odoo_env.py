@@ -28,6 +28,11 @@ def bridge_names():
     )
 
 
+def addon_names():
+    """The addon and its bridges: each is tested and translated."""
+    return [ADDON_NAME, *bridge_names()]
+
+
 # Working data (databases, mailboxes, logs, caches) lives OUTSIDE the
 # repository: the addon is symlinked from there, and a folder inside the
 # repository would make a symlink loop for tools that walk the addon.

@@ -24,7 +24,7 @@ REPO = odoo_env.REPO
 DEVDATA = odoo_env.DEVDATA
 ADDON = odoo_env.ADDON_NAME
 #: the addon and its bridges: their tests run, their terms are translated
-ADDONS = [ADDON, *odoo_env.bridge_names()]
+ADDONS = odoo_env.addon_names()
 
 
 class Summary:

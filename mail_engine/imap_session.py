@@ -272,15 +272,7 @@ def parse_uid_set(text):
     >>> sorted(parse_uid_set("1:3,7"))
     [1, 2, 3, 7]
     """
-    uids = set()
-    for part in text.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        first, _sep, last = part.partition(":")
-        low, high = sorted((int(first), int(last or first)))
-        uids.update(range(low, high + 1))
-    return uids
+    return set(uid_sequence(text))
 
 
 def uid_sequence(text):

@@ -18,6 +18,8 @@ _logger = logging.getLogger(__name__)
 FULL_SYNC_EVERY = 5
 #: what the push cron does at once (a delete waits for the fetch)
 PUSHED_NOW = ("seen", "unseen", "answered", "move")
+#: the IMAP special-use flag of the spam folder
+JUNK = "\\Junk"
 
 
 class CrmMailAccount(models.Model):
@@ -175,7 +177,7 @@ class CrmMailAccount(models.Model):
         """The server's spam folder (special use ``\\Junk``), maybe empty."""
         self.ensure_one()
         return self.sudo().folder_ids.filtered(
-            lambda f: f.special_use == "\\Junk" and f.present
+            lambda f: f.special_use == JUNK and f.present
         )[:1]
 
     def _inbox_folder(self):

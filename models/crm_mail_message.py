@@ -65,6 +65,8 @@ USER_CREATE_FIELDS = (
 USER_SET_STATES = ("draft", "outgoing")
 # the states in which the mail a user wrote may still be changed
 USER_EDIT_STATES = ("draft", "outgoing", "error")
+# what links a mail to CRM records (a user files mail only where he reads)
+LINK_FIELDS = ("lead_id", "partner_id", "contact_id")
 # states of mail that came from the server (its position there is real)
 SERVER_STATES = ("received", "quarantined", "spam")
 
@@ -398,7 +400,7 @@ class CrmMailMessage(models.Model):
         """A user links a mail only to what he may read: a lead, contact or
         company of another salesperson is not his to file mail into (the
         lead would get a note of it, written as the superuser)."""
-        for name in ("lead_id", "partner_id", "contact_id"):
+        for name in LINK_FIELDS:
             if not vals.get(name):
                 continue
             target = self.env[self._fields[name].comodel_name].browse(vals[name])
@@ -418,7 +420,7 @@ class CrmMailMessage(models.Model):
         self._check_link_targets(
             {
                 name: vals[name]
-                for name in ("lead_id", "partner_id", "contact_id")
+                for name in LINK_FIELDS
                 if vals.get(name)
                 and any(mail.sudo()[name].id != vals[name] for mail in self)
             }

@@ -10,11 +10,11 @@ from ..mail_engine.addresses import domain_of
 from ..mail_engine.domains import company_name_from_domain, is_public_domain
 from ..mail_engine.mime_html import block_remote_images
 from .crm_mail_mass_job import MASS_NOW
+from .crm_mail_message import LINK_FIELDS
 from .crm_mail_message_ingest import DUPLICATE, QUARANTINED, STORED
 
 #: the stored original of a fetched mail: never copied to a lead or chatter
 ORIGINAL_EML = ("original.eml", "message/rfc822")
-LINK_FIELDS = ("lead_id", "partner_id", "contact_id")
 #: mails listed in one lead note; the rest are counted
 NOTE_LINKS = 10
 
@@ -592,7 +592,7 @@ class CrmMailMessage(models.Model):
         self.check_access("read")
         # the write is made as the superuser: the user must see what he links to
         self._check_link_targets(vals)
-        for name in set(vals) - {"lead_id", "partner_id", "contact_id"}:
+        for name in set(vals) - set(LINK_FIELDS):
             target = self.env[self._fields[name].comodel_name].browse(vals[name])
             target.check_access("read")
         self.sudo().write(vals)

@@ -720,15 +720,23 @@ class CrmMailMessage(models.Model):
                 draft.email_bcc = bcc
         drafts.write({"state": "outgoing"})
         drafts._queue_for_sending()
+        return self._done_notification(
+            self.env._(
+                "Queued: %(count)s; Mail > Outbox shows them until they are sent.",
+                count=len(drafts),
+            )
+        )
+
+    def _done_notification(self, message):
+        """What an action on mails says when done; the list or form it was
+        run from reloads (the mails moved, changed state or left it)."""
         return {
             "type": "ir.actions.client",
             "tag": "display_notification",
             "params": {
+                "message": message,
                 "type": "success",
-                "message": self.env._(
-                    "Queued: %(count)s; Mail > Outbox shows them until they are sent.",
-                    count=len(drafts),
-                ),
+                "sticky": False,
                 "next": {"type": "ir.actions.client", "tag": "soft_reload"},
             },
         }

@@ -6,13 +6,12 @@ from odoo.exceptions import AccessError, UserError
 from odoo.tools import SQL
 
 from ..mail_engine.addresses import normalize as normalize_address
+from .crm_mail_account_server_sync import JUNK
 
 #: key of the fetch run's cache: the addresses said to be no robot
 CACHE_NOT_ROBOTS = "not_robots"
 #: key of the fetch run's cache: ids of the folders whose mail is spam
 CACHE_JUNK_FOLDERS = "junk_folders"
-#: the IMAP special-use flag of the spam folder
-JUNK = "\\Junk"
 
 
 class CrmMailNotRobot(models.Model):
@@ -184,7 +183,7 @@ class CrmMailMessage(models.Model):
             message += " " + self.env._(
                 "On the server: %(count)s moved back to the Inbox.", count=moving
             )
-        return self._spam_notification(message)
+        return self._done_notification(message)
 
     def action_not_robot(self):
         """The classifier took the sender for a robot (an auto-reply, a
@@ -196,11 +195,10 @@ class CrmMailMessage(models.Model):
         if not mails:
             raise UserError(self.env._("Only received mail has a sender to correct."))
         kinds = dict(self._fields["auto_kind"]._description_selection(self.env))
-        for mail in mails:
+        said = {(mail.email_from, mail.account_id): mail for mail in mails}
+        for (sender, account), mail in said.items():
             self.env["crm.mail.not.robot"]._say(
-                mail.email_from,
-                kinds.get(mail.auto_kind) or mail.auto_kind,
-                mail.account_id,
+                sender, kinds.get(mail.auto_kind) or mail.auto_kind, account
             )
         senders = set(mails.mapped("email_from"))
         # his other mail of these mailboxes that the user may edit
@@ -212,7 +210,7 @@ class CrmMailMessage(models.Model):
             ]
         )._filtered_access("write")
         robots.sudo().write({"auto_kind": False})
-        return self._spam_notification(
+        return self._done_notification(
             self.env._(
                 "Not a robot: %(senders)s. Their mail counts as a person's.",
                 senders=", ".join(sorted(senders)),
@@ -267,16 +265,3 @@ class CrmMailMessage(models.Model):
                 fields.Datetime.now() + timedelta(seconds=2)
             )
         return len(rows)
-
-    def _spam_notification(self, message):
-        return {
-            "type": "ir.actions.client",
-            "tag": "display_notification",
-            "params": {
-                "message": message,
-                "type": "success",
-                "sticky": False,
-                # the list or form shows the mail's new place
-                "next": {"type": "ir.actions.client", "tag": "soft_reload"},
-            },
-        }

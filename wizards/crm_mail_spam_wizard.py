@@ -34,27 +34,25 @@ class CrmMailSpamWizard(models.TransientModel):
         string="Blacklist the Senders",
         help="Mail administrators: later mail from these addresses is not stored.",
     )
-    is_manager = fields.Boolean(compute="_compute_counts")
     senders = fields.Char(compute="_compute_counts")
 
     @api.depends("message_ids")
     def _compute_counts(self):
-        is_manager = self.env.user.has_group(MANAGER)
         for wizard in self:
             # only what the user may read: the ids are the caller's to choose
             # (in a form, the records are new ones: their origins are checked)
             mails = wizard.message_ids._origin._filtered_access("read").sudo()
+            junk = {account: account._junk_folder() for account in mails.account_id}
             wizard.movable_count = len(
                 mails.filtered(
-                    lambda m: (
+                    lambda m, junk=junk: (
                         m.folder_id
                         and m.imap_uid
-                        and m.account_id._junk_folder()
-                        and m.folder_id != m.account_id._junk_folder()
+                        and junk[m.account_id]
+                        and m.folder_id != junk[m.account_id]
                     )
                 )
             )
-            wizard.is_manager = is_manager
             wizard.senders = ", ".join(
                 sorted(set(mails.mapped("email_from")) - {False})
             )
@@ -86,4 +84,4 @@ class CrmMailSpamWizard(models.TransientModel):
             )
             Blacklist.create([{"pattern": address} for address in new])
             message += " " + self.env._("Blacklisted: %(count)s.", count=len(new))
-        return mails._spam_notification(message)
+        return mails._done_notification(message)
