@@ -314,15 +314,18 @@ def run_benchmark_quick(summary, tree, workdir, pg, dovecot, template_db):
             template=template_db,
             **benchmark.QUICK,
         )
-        rows = {r["name"]: r for r in results["summary"]["rows"]}
-        ours = next(r for n, r in rows.items() if n.startswith("ours"))
-        ok = bool(ours.get("exactly once"))
-        rate, queries = ours["median msg/s"], ours["queries/mail"]
-        note = f"{rate:.0f} msg/s, {queries:.1f} queries/mail"
+        # ours on each corpus: every mail stored once
+        ours = [r for r in results["summary"]["rows"] if "exactly once" in r]
+        ok = bool(ours) and all(r["exactly once"] for r in ours)
+        note = "; ".join(
+            f"{r['name']}: {r['median msg/s']:.0f} msg/s, "
+            f"{r['queries/mail']:.1f} queries/mail"
+            for r in ours
+        )
     except Exception as exc:  # noqa: BLE001 - report, never hide
         ok, note = False, repr(exc)
     print(f"benchmark --quick: {'ok' if ok else 'FAILED'} - {note}")
-    summary.check("benchmark --quick", ok, note[:60])
+    summary.check("benchmark --quick", ok, note[:90])
 
 
 def run_bench_scale_quick(summary, tree, workdir, pg, template_db):

@@ -106,6 +106,26 @@ def _headers(msg, sender, to_address, subject, charset, date, message_id):
     return msg
 
 
+def _as_bytes(msg, kind, index, rng, sender, to_address, subject, charset, date):
+    """The generated mail with its headers, as bytes."""
+    message_id = f"<{kind}-{index}-{rng.getrandbits(40):x}@{sender[1].split('@')[1]}>"
+    return _headers(
+        msg, sender, to_address, subject, charset, date, message_id
+    ).as_bytes()
+
+
+def _with_pdf(text_part, filename, lines):
+    """A multipart/mixed mail of ``text_part`` and a PDF printing ``lines``."""
+    msg = MIMEMultipart("mixed")
+    msg.attach(text_part)
+    pdf = MIMEApplication(make_pdf(lines), "pdf")
+    pdf.add_header(
+        "Content-Disposition", "attachment", filename=("utf-8", "", filename)
+    )
+    msg.attach(pdf)
+    return msg
+
+
 def sample_message(index, to_address, rng=None, now=None, sender=None):
     """Build one realistic message as bytes.
 
@@ -133,22 +153,66 @@ def sample_message(index, to_address, rng=None, now=None, sender=None):
         text_part = MIMEText(body, "plain", charset)
     if attachment:
         filename, lines = attachment
-        msg = MIMEMultipart("mixed")
-        msg.attach(text_part)
-        pdf = MIMEApplication(
-            make_pdf([line.format(**values) for line in lines]), "pdf"
-        )
-        pdf.add_header(
-            "Content-Disposition", "attachment", filename=("utf-8", "", filename)
-        )
-        msg.attach(pdf)
+        msg = _with_pdf(text_part, filename, [line.format(**values) for line in lines])
     else:
         msg = text_part
-    message_id = f"<sample-{index}-{rng.getrandbits(40):x}@{address.split('@')[1]}>"
     date = now - timedelta(minutes=37 * index)
-    return _headers(
-        msg, (name, address), to_address, subject, charset, date, message_id
-    ).as_bytes()
+    return _as_bytes(
+        msg, "sample", index, rng, (name, address), to_address, subject, charset, date
+    )
+
+
+def mixed_message(index, to_address, rng, sender, now=None):
+    """One mail of the benchmark's second corpus: HTML-heavy (three in four
+    are HTML with a plain alternative, their HTML carrying styles, inline
+    scripts and event handlers the sanitizer removes), a 2 KB PDF in one
+    in four, koi8-r / cp1251 / utf-8.
+
+    :param tuple sender: (name, address)
+    """
+    now = now or datetime.now(timezone.utc)
+    name, address = sender
+    subject, body, attachment = rng.choice(KINDS)
+    values = {"i": index, "n": rng.randint(2, 500), "name": name}
+    subject, body = subject.format(**values), body.format(**values)
+    charset = rng.choice(CHARSETS)
+    try:
+        (subject + body + name).encode(charset)
+    except UnicodeEncodeError:  # koi8-r has no "№"
+        charset = "utf-8"
+    if rng.random() < 0.75:
+        paragraphs = "".join(
+            f'<p style="margin:0 0 8px;font-family:Arial" onclick="track({index})">'
+            f"{line}</p>"
+            for line in body.split("\n")
+            if line
+        )
+        html = (
+            "<html><head><style>p{color:#333}</style>"
+            f"<script>window.t={index};fetch('https://t.example/o?i={index}')</script>"
+            f'</head><body onload="init()"><div class="mail">{paragraphs}</div>'
+            '<table width="100%"><tr><td><a href="https://shop.example/?utm=mail">'
+            "Каталог</a></td></tr></table>"
+            f'<img src="https://t.example/p.gif?i={index}" width="1" height="1">'
+            "</body></html>"
+        )
+        text_part = MIMEMultipart("alternative")
+        text_part.attach(MIMEText(body, "plain", charset))
+        text_part.attach(MIMEText(html, "html", charset))
+    else:
+        text_part = MIMEText(body, "plain", charset)
+    if rng.random() < 0.25:
+        filename, lines = attachment or KINDS[1][2]
+        lines = [line.format(**values) for line in lines]
+        # an invoice's item lines: about 2 KB of PDF
+        lines += [f"Item {k}: {rng.randint(1, 999)} units" for k in range(40)]
+        msg = _with_pdf(text_part, filename, lines)
+    else:
+        msg = text_part
+    date = now - timedelta(minutes=11 * index)
+    return _as_bytes(
+        msg, "mix", index, rng, (name, address), to_address, subject, charset, date
+    )
 
 
 def auto_reply(to_address, now=None):

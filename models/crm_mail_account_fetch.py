@@ -17,8 +17,11 @@ _logger = logging.getLogger(__name__)
 
 #: first key of the PostgreSQL advisory locks taken per account ("CRMM")
 LOCK_CLASS = 0x43524D4D
-#: mails stored between two commits
-COMMIT_EVERY = 10
+#: mails stored together (one batch: a few statements for all of them)
+#: and committed together
+COMMIT_EVERY = 50
+#: a batch is stored early once its mails hold this many bytes (memory)
+BATCH_BYTES = 16 * 1024 * 1024
 #: seconds one account may fetch in one run
 ACCOUNT_BUDGET = 30
 #: an account is not started with less time than this left in a cron pass
@@ -58,6 +61,11 @@ class FetchRun:
         if self.left <= 0 or time.monotonic() > self.deadline:
             self.more = True
         return self.more
+
+    def batch_full(self, pending, size):
+        """Whether fetched mails waiting to be stored (``pending``, of
+        ``size`` bytes) make a batch: stored and committed now."""
+        return self.since_commit + len(pending) >= COMMIT_EVERY or size >= BATCH_BYTES
 
     def count(self, outcome, detail):
         key = outcome if outcome in self.counts else "other"
@@ -391,7 +399,26 @@ class CrmMailAccount(models.Model):
             # the run's log and status survive whatever follows
             self.env.cr.commit()  # pylint: disable=invalid-commit
 
-    def _after_ingest(self, run, outcome, source):
+    def _ingest_pending(self, run, pending):
+        """Store the fetched mails of ``pending`` (``(raw, source)`` pairs)
+        as one batch, count them and queue what the server is to do with
+        them; ``pending`` is emptied.
+
+        :return: the ``Incoming`` mails, with their outcomes
+        """
+        if not pending:
+            return []
+        items = self.env["crm.mail.message"]._ingest_batch(
+            self, list(pending), run.cache
+        )
+        pending.clear()
+        for item in items:
+            outcome, detail = item.outcome
+            run.count(outcome, detail)
+            self._after_ingest(run, outcome, item.source, delete=item.delete)
+        return items
+
+    def _after_ingest(self, run, outcome, source, delete=None):
         """What the settings and rules ask the server to do with a mail
         just processed: queued with it, done after the commit.
 
@@ -399,8 +426,11 @@ class CrmMailAccount(models.Model):
         already stored) is marked read or deleted by the account's
         settings; a mail that was not stored (blacklisted, ignored) is
         deleted only when a routing rule says so.
+
+        :param bool delete: a routing rule asked to delete it (None: as
+            ``_ingest_raw`` left it in the run's cache)
         """
-        by_rule = run.cache.pop(DELETE_FROM_SERVER, False)
+        by_rule = run.cache.pop(DELETE_FROM_SERVER, False) if delete is None else delete
         safe = outcome in SAFE_OUTCOMES
         if by_rule or (safe and not self.keep_on_server):
             action = "delete"

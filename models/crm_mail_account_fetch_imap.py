@@ -6,7 +6,6 @@ from odoo import models
 
 from ..mail_engine.exceptions import MailEngineError
 from ..mail_engine.imap_session import ImapSession
-from .crm_mail_account_fetch import COMMIT_EVERY
 
 _logger = logging.getLogger(__name__)
 
@@ -69,32 +68,42 @@ class CrmMailAccount(models.Model):
         if folder.backlog:
             run.more = True
         uids = uids[: max(run.left, 0)]
-        # the checkpoint is written once per commit point, not per mail (each
-        # mail's savepoint would flush it: one UPDATE per mail); it still
-        # commits in the same transaction as the mails it covers
-        last_uid = None
+        # the mails are stored in batches, each committed with the folder's
+        # checkpoint: the UID up to which every mail is in the database
+        pending, pending_bytes, seen_uid = [], 0, None
         try:
             for fetched in session.fetch(folder.name, uids):
-                self._ingest_fetched(folder, fetched, run)
-                last_uid = fetched.uid
-                if run.since_commit >= COMMIT_EVERY:
-                    folder.last_uid, last_uid = last_uid, None
+                if fetched.raw is None:
+                    self._refused(
+                        run,
+                        self._imap_source(folder, fetched),
+                        fetched.error,
+                        f"{folder.name} {fetched.uid}",
+                    )
+                else:
+                    pending.append((fetched.raw, self._imap_source(folder, fetched)))
+                    pending_bytes += len(fetched.raw)
+                seen_uid = fetched.uid
+                late = time.monotonic() > run.deadline
+                if late or run.batch_full(pending, pending_bytes):
+                    self._ingest_pending(run, pending)
+                    pending_bytes = 0
+                    folder.last_uid = seen_uid
                     self._commit_point(run)
-                if time.monotonic() > run.deadline:
+                if late:
                     run.more = folder.backlog = True
                     break
         except MailEngineError:
             # the server failed (it kept dropping us, say): what it gave and
-            # refused so far stays done, so that the next run goes further
-            if last_uid is not None:
-                folder.last_uid, last_uid = last_uid, None
+            # refused so far is stored, so that the next run goes further
+            self._ingest_pending(run, pending)
+            if seen_uid is not None:
+                folder.last_uid = seen_uid
             self._commit_point(run)
             raise
-        finally:
-            # also on an error: the caller rolls back to the last commit
-            # point anyway, and without auto-commit (tests) it keeps the mails
-            if last_uid is not None:
-                folder.last_uid = last_uid
+        self._ingest_pending(run, pending)
+        if seen_uid is not None:
+            folder.last_uid = seen_uid
 
     def _sync_window(self, folder):
         """The first day a (re)synced folder is searched from, or None.
@@ -115,21 +124,20 @@ class CrmMailAccount(models.Model):
             return date.today() - timedelta(days=self.initial_days)
         return None
 
-    def _ingest_fetched(self, folder, fetched, run):
-        """Store one fetched message, or queue it for a retry if refused."""
-        source = {
+    def _imap_source(self, folder, fetched):
+        return {
             "folder_id": folder.id,
             "imap_uidvalidity": fetched.uidvalidity,
             "imap_uid": fetched.uid,
         }
+
+    def _ingest_fetched(self, folder, fetched, run):
+        """Store one fetched message, or queue it for a retry if refused."""
+        source = self._imap_source(folder, fetched)
         if fetched.raw is None:
             self._refused(run, source, fetched.error, f"{folder.name} {fetched.uid}")
             return
-        outcome, detail = self.env["crm.mail.message"]._ingest_raw(
-            self, fetched.raw, source, run.cache
-        )
-        run.count(outcome, detail)
-        self._after_ingest(run, outcome, source)
+        self._ingest_pending(run, [(fetched.raw, source)])
 
     def _retry_refused_imap(self, session, folder, run):
         """Ask again, one by one, for the messages earlier runs were refused."""

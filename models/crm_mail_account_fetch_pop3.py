@@ -6,7 +6,7 @@ from odoo import fields, models
 
 from ..mail_engine.exceptions import ProtocolError
 from ..mail_engine.pop3_session import Pop3Session
-from .crm_mail_account_fetch import COMMIT_EVERY, SAFE_OUTCOMES
+from .crm_mail_account_fetch import SAFE_OUTCOMES
 
 _logger = logging.getLogger(__name__)
 
@@ -19,7 +19,6 @@ class CrmMailAccount(models.Model):
     def _fetch_pop3(self, run):
         Seen = self.env["crm.mail.pop3.uidl"]
         Retry = self.env["crm.mail.fetch.retry"]
-        Message = self.env["crm.mail.message"]
         with Pop3Session.open(self._incoming_config()) as session:
             on_server = session.uidl()
             known = Seen._known(self, on_server)
@@ -34,6 +33,9 @@ class CrmMailAccount(models.Model):
             new = sorted((n, u) for u, n in on_server.items() if u not in known)
             if len(new) > run.left:
                 run.more = True
+            # stored in batches; a UIDL is recorded as processed with its
+            # mail, in the same commit
+            pending, pending_bytes = [], 0
             for number, uidl in new[: max(run.left, 0)]:
                 source = {"pop3_uidl": uidl}
                 try:
@@ -54,17 +56,33 @@ class CrmMailAccount(models.Model):
                     continue
                 if uidl in retries:
                     retries.pop(uidl).unlink()
-                outcome, detail = Message._ingest_raw(self, raw, source, run.cache)
-                run.count(outcome, detail)
-                Seen.create({"account_id": self.id, "uidl": uidl, "outcome": outcome})
-                self._after_ingest(run, outcome, source)
-                if run.since_commit >= COMMIT_EVERY:
+                pending.append((raw, source))
+                pending_bytes += len(raw)
+                late = time.monotonic() > run.deadline
+                if late or run.batch_full(pending, pending_bytes):
+                    self._ingest_pop3(run, pending)
+                    pending_bytes = 0
                     self._commit_point(run)
-                if time.monotonic() > run.deadline:
+                if late:
                     run.more = True
                     break
+            self._ingest_pop3(run, pending)
             self._commit_point(run)
             self._apply_pop3_actions(session, on_server)
+
+    def _ingest_pop3(self, run, pending):
+        """Store a batch of retrieved mails and record their UIDLs."""
+        items = self._ingest_pending(run, pending)
+        self.env["crm.mail.pop3.uidl"].create(
+            [
+                {
+                    "account_id": self.id,
+                    "uidl": item.source["pop3_uidl"],
+                    "outcome": item.outcome[0],
+                }
+                for item in items
+            ]
+        )
 
     def _expired_pop3_uidls(self, on_server):
         """UIDLs on the server processed more than ``delete_after_days`` ago."""

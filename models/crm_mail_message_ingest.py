@@ -1,8 +1,8 @@
-import base64
 import hashlib
 import logging
 import socket
-from dataclasses import replace
+from collections import defaultdict
+from dataclasses import dataclass, replace
 
 import psycopg2
 
@@ -32,6 +32,46 @@ DEDUPE_INDEX = "crm_mail_message_dedupe_uniq"
 PLACE_FIELDS = ("imap_uid", "pop3_uidl")
 #: dedupe key prefix of the stub of a mail the server refused to give
 REFUSED_KEY = "refused:"
+
+
+@dataclass(eq=False)
+class Incoming:
+    """One fetched mail on its way through :meth:`_ingest_batch`."""
+
+    raw: bytes
+    #: its place on the server (``crm.mail.message`` values)
+    source: dict
+    parsed: object = None
+    #: the dedupe key: its Message-ID, else a hash of its bytes
+    key: str = None
+    direction: str = None
+    #: fetched from the server's spam folder
+    spam: bool = False
+    #: the ``crm.mail.rule`` records that fired, in order
+    rules: object = None
+    #: (outcome, detail) once it is decided (see ``_ingest_raw``)
+    outcome: tuple = None
+    #: a routing rule asked to delete it from the server
+    delete: bool = False
+
+
+def _segments(items):
+    """Split a batch where a mail is a copy or an answer of an earlier one
+    of the same segment: stored together, the later one would find neither
+    the copy nor its parent."""
+    segment, keys, message_ids = [], set(), set()
+    for item in items:
+        parsed = item.parsed
+        refs = {parsed.in_reply_to, *parsed.references} - {None, ""}
+        if segment and (item.key in keys or refs & message_ids):
+            yield segment
+            segment, keys, message_ids = [], set(), set()
+        segment.append(item)
+        keys.add(item.key)
+        if parsed.message_id:
+            message_ids.add(parsed.message_id)
+    if segment:
+        yield segment
 
 
 class CrmMailMessage(models.Model):
@@ -74,67 +114,137 @@ class CrmMailMessage(models.Model):
             a new place, it moves there), ``blacklisted``, ``ignored`` (by a
             routing rule)
         """
+        cache = {} if cache is None else cache
+        (item,) = self._ingest_batch(account, [(raw, source)], cache)
+        cache[DELETE_FROM_SERVER] = item.delete
+        return item.outcome
+
+    @api.model
+    def _ingest_batch(self, account, mails, cache):
+        """Store raw mails fetched from an account, as :meth:`_ingest_raw`
+        stores each, with a few statements for all of them.
+
+        The mails are looked up (copies, threads, addresses) and created
+        together. When the database refuses the batch, each of its mails
+        is stored alone, in a savepoint of its own: one bad mail is
+        quarantined alone, never taking its neighbours down.
+
+        :param list mails: ``(raw, source)`` pairs, in the server's order
+        :param dict cache: the run's cache (see :meth:`_ingest_raw`)
+        :return: list of :class:`Incoming`, in order, each with its
+            ``outcome`` and whether a rule asked to ``delete`` it
+        """
+        items = [Incoming(raw, source) for raw, source in mails]
+        ready = [item for item in items if self._prepare(account, item, cache)]
+        for segment in _segments(ready):
+            self._ingest_segment(account, segment, cache)
+        return items
+
+    @api.model
+    def _prepare(self, account, item, cache):
+        """Parse a mail and say whether it goes on to the database (it is
+        not unreadable, nor blacklisted)."""
         try:
-            parsed = mime.parse(
-                raw,
+            item.parsed = mime.parse(
+                item.raw,
                 save_attachments=account.save_attachments,
                 max_attachment_bytes=(account.max_attachment_mb or 0) * 1024 * 1024
                 or None,
             )
         except ParseError as error:
-            return self._quarantine(
-                account, raw, source, self._parse_error_message(error)
+            item.outcome = self._quarantine(
+                account, item.raw, item.source, self._parse_error_message(error)
             )
-        key = parsed.message_id or "sha256:" + hashlib.sha256(raw).hexdigest()
-        direction = self._direction(account, parsed)
-        cache = {} if cache is None else cache
+            return False
+        parsed = item.parsed
+        item.key = parsed.message_id or "sha256:" + hashlib.sha256(item.raw).hexdigest()
+        item.direction = self._direction(account, parsed)
         if "blacklist" not in cache:
             cache["blacklist"] = self.env["crm.mail.blacklist"]._compiled(account)
-        if direction == "incoming":
+        if item.direction == "incoming":
             entry = self.env["crm.mail.blacklist"]._hit(
                 cache["blacklist"], parsed.email_from, cache
             )
             if entry:
-                return BLACKLISTED, f"{parsed.email_from} ({entry.pattern})"
-        duplicate = self.search(
-            [("account_id", "=", account.id), ("dedupe_key", "=", key)], limit=1
+                item.outcome = (BLACKLISTED, f"{parsed.email_from} ({entry.pattern})")
+                return False
+        return True
+
+    @api.model
+    def _ingest_segment(self, account, segment, cache):
+        """Mails of a batch none of which is a copy or an answer of another:
+        one query finds their stored copies, one savepoint stores the rest."""
+        stored = self.search_fetch(
+            [
+                ("account_id", "=", account.id),
+                ("dedupe_key", "in", [item.key for item in segment]),
+            ],
+            ["dedupe_key", "size", "folder_id", "imap_uidvalidity"],
         )
-        if duplicate:
-            if duplicate.size and duplicate.size != len(raw):
-                # a sender reusing a Message-ID: not a copy of what is stored,
-                # so nothing tells the server it may go
-                return (
-                    OTHER_CONTENT,
-                    f"{key} ({len(raw)} bytes, stored {duplicate.size})",
+        copies = {mail.dedupe_key: mail for mail in stored}
+        Rule = self.env["crm.mail.rule"]
+        new = []
+        for item in segment:
+            duplicate = copies.get(item.key)
+            if duplicate:
+                if duplicate.size and duplicate.size != len(item.raw):
+                    # a sender reusing a Message-ID: not a copy of what is
+                    # stored, so nothing tells the server it may go
+                    item.outcome = (
+                        OTHER_CONTENT,
+                        f"{item.key} ({len(item.raw)} bytes, stored {duplicate.size})",
+                    )
+                else:
+                    duplicate._found_again(item.source)
+                    item.outcome = (DUPLICATE, item.key)
+                continue
+            # mail of the server's spam folder: kept in the Spam view,
+            # unlinked, and no routing rule makes anything of it
+            item.spam = self._is_junk_source(account, item.source, cache)
+            rules = Rule
+            if item.direction == "incoming" and not item.spam:
+                rules = Rule._route(account, item.parsed, cache, flush=False)
+            item.rules = rules
+            item.delete = any(rules.mapped("action_delete_from_server"))
+            if any(rules.mapped("action_ignore")):
+                names = ", ".join(rules.filtered("action_ignore").mapped("name"))
+                item.outcome = (IGNORED, f"{item.key} ({names})")
+                continue
+            new.append(item)
+        Rule._flush_hits(cache)
+        if len(new) > 1:
+            try:
+                with self.env.cr.savepoint():
+                    self._store_parsed(account, new, cache)
+            except psycopg2.OperationalError:
+                # the database, not the mails (see _store_one)
+                raise
+            except Exception:  # noqa: BLE001 - each mail is stored alone below
+                _logger.info(
+                    "A batch of %s mails of account %s was refused: stored one by one.",
+                    len(new),
+                    account.id,
+                    exc_info=True,
                 )
-            duplicate._found_again(source)
-            return DUPLICATE, key
-        # mail of the server's spam folder: kept in the Spam view, unlinked,
-        # and no routing rule makes anything of it
-        spam = self._is_junk_source(account, source, cache)
-        rules = self.env["crm.mail.rule"]
-        if direction == "incoming" and not spam:
-            rules = rules._route(account, parsed, cache)
-        delete = any(rules.mapped("action_delete_from_server"))
-        if any(rules.mapped("action_ignore")):
-            cache[DELETE_FROM_SERVER] = delete
-            names = ", ".join(rules.filtered("action_ignore").mapped("name"))
-            return IGNORED, f"{key} ({names})"
+            else:
+                for item in new:
+                    item.outcome = (STORED, item.key)
+                return
+        for item in new:
+            self._store_one(account, item, cache)
+
+    @api.model
+    def _store_one(self, account, item, cache):
+        """Store one mail in a savepoint of its own, or quarantine it."""
         try:
             with self.env.cr.savepoint():
-                self._store_parsed(
-                    account,
-                    raw,
-                    parsed,
-                    key,
-                    direction,
-                    source,
-                    rules=rules,
-                    spam=spam,
-                    not_robot=self._not_robot(account, parsed.email_from, cache),
-                )
+                self._store_parsed(account, [item], cache)
         except psycopg2.IntegrityError as error:
-            return self._store_conflict(account, raw, key, source, error)
+            item.delete = False  # only a stored mail goes as its rules say
+            item.outcome = self._store_conflict(
+                account, item.raw, item.key, item.source, error
+            )
+            return
         except psycopg2.OperationalError:
             # the database, not the mail: serialization failure, lock or
             # statement timeout, lost connection. The fetch stops at the last
@@ -143,7 +253,7 @@ class CrmMailMessage(models.Model):
         except Exception as error:  # noqa: BLE001 - never lose a mail
             _logger.warning(
                 "Mail %s of account %s could not be stored, quarantined.",
-                key,
+                item.key,
                 account.id,
                 exc_info=True,
             )
@@ -151,9 +261,12 @@ class CrmMailMessage(models.Model):
                 "The mail was read but could not be stored: %(error)s",
                 error=repr(error),
             )
-            return self._quarantine(account, raw, source, reason, key=key)
-        cache[DELETE_FROM_SERVER] = delete
-        return STORED, key
+            item.delete = False
+            item.outcome = self._quarantine(
+                account, item.raw, item.source, reason, key=item.key
+            )
+            return
+        item.outcome = (STORED, item.key)
 
     @api.model
     def _direction(self, account, parsed):
@@ -219,36 +332,92 @@ class CrmMailMessage(models.Model):
         return self._quarantine(account, raw, unplaced, reason, key=key)
 
     @api.model
-    def _store_parsed(
-        self,
-        account,
-        raw,
-        parsed,
-        key,
-        direction,
-        source,
-        rules=None,
-        spam=False,
-        not_robot=False,
-    ):
-        """Create the mail record and its attachments, linked to its partners.
+    def _store_parsed(self, account, items, cache):
+        """Create the mail records and their attachments, linked to their
+        partners: one INSERT for the mails, one for their attachments, one
+        lookup of their threads and one of their addresses.
 
-        :param rules: the ``crm.mail.rule`` records that fired, in order
-        :param bool spam: it came from the server's spam folder: stored in
-            the Spam view, linked to nobody
-        :param bool not_robot: users said its sender is a person: the
-            classifier's robot and spam marks do not count
-        :return: the new ``crm.mail.message``
+        :param list items: :class:`Incoming` mails of one segment (none a
+            copy or an answer of another), parsed, their rules routed
+        :param dict cache: the run's cache
+        :return: the new ``crm.mail.message`` records, in order
         """
+        linked = [item for item in items if not item.spam]
+        parents = self._thread_parents(account, [item.parsed for item in linked])
+        found = self.env["crm.mail.address"]._find(
+            sorted(
+                {
+                    address
+                    for item in linked
+                    for address in self._link_addresses_of(
+                        account, item.parsed, item.direction
+                    )
+                    if address
+                }
+            ),
+            account.company_id,
+        )
+        made, recent = {}, {}
+        vals_list, post_on_lead = [], []
+        for item in items:
+            vals = self._mail_vals(account, item, cache, parents, found, made, recent)
+            post_on_lead.append(vals.pop(POST_ON_LEAD, False))
+            vals_list.append(vals)
+        messages = self.create(vals_list)
+        messages._adopt_orphans()
+        att_vals, owners = [], []
+        for item, message in zip(items, messages, strict=True):
+            for att in item.parsed.attachments:
+                if att.data is not None:
+                    owners.append((message, att))
+                    att_vals.append(
+                        {
+                            "name": att.filename,
+                            "raw": att.data,
+                            "mimetype": att.content_type,
+                            "res_model": self._name,
+                            "res_id": message.id,
+                        }
+                    )
+            if account.keep_original:
+                att_vals.append(self._raw_attachment_vals(message, item.raw))
+        # attachment_names was set with the mail: no UPDATE for the search
+        attachments = (
+            self.env["ir.attachment"]
+            .with_context(crm_mail_attachment_names_set=True)
+            .create(att_vals)
+        )
+        cid_urls = {}
+        for (message, att), record in zip(owners, attachments, strict=False):
+            if att.content_id:
+                cid_urls.setdefault(message, {})[att.content_id] = (
+                    f"/web/image/{record.id}"
+                )
+        for message, urls in cid_urls.items():
+            message.body_html = mime.replace_cids(message.body_html, urls)
+        for message, post in zip(messages, post_on_lead, strict=True):
+            if post:
+                message._post_on_lead()
+        return messages
+
+    @api.model
+    def _mail_vals(self, account, item, cache, parents, found, made, recent):
+        """Values of one new mail (see :meth:`_store_parsed`), its routing
+        rules applied."""
+        parsed, direction, spam = item.parsed, item.direction, item.spam
         kind = classify(parsed, own_message_id_domains=OWN_HOSTS)
-        if not_robot and (kind.auto_kind or kind.is_spam):
+        if self._not_robot(account, parsed.email_from, cache) and (
+            kind.auto_kind or kind.is_spam
+        ):
+            # users said its sender is a person: the classifier's robot and
+            # spam marks do not count
             kind = replace(kind, auto_kind=None, is_spam=False)
         vals = {
             "account_id": account.id,
             "direction": direction,
             "state": "spam" if spam else "received",
             "message_id": parsed.message_id,
-            "dedupe_key": key,
+            "dedupe_key": item.key,
             "in_reply_to": parsed.in_reply_to,
             "references": " ".join(parsed.references) or False,
             "date": parsed.date or fields.Datetime.now(),
@@ -266,7 +435,7 @@ class CrmMailMessage(models.Model):
             # else the ORM computes them after it, one UPDATE per mail
             "company_id": account.company_id.id,
             "snippet": make_snippet(parsed.body_text, parsed.body_html),
-            "size": len(raw),
+            "size": len(item.raw),
             "user_id": account.user_id.id,
             "has_attachments": any(a.data is not None for a in parsed.attachments),
             # what the attachments created below will hold: no second UPDATE
@@ -277,51 +446,32 @@ class CrmMailMessage(models.Model):
             or False,
             "attachment_note": self._attachment_note(parsed) or False,
             "auto_kind": kind.auto_kind or False,
+            **item.source,
+        }
+        if not spam:
             # spam joins no thread (it would take the thread's lead) and
             # no contact; Not Spam does both
-            **({} if spam else self._thread_vals(account, parsed)),
-            **({} if spam else self._link_vals(account, parsed, direction, kind)),
-            **source,
-        }
-        if rules:
-            vals = self._apply_rules(account, parsed, vals, rules)
+            vals.update(self._thread_vals(account, parsed, parents))
+            vals.update(
+                self._link_vals(
+                    account,
+                    parsed,
+                    direction,
+                    kind,
+                    found=found,
+                    made=made,
+                    recent=recent,
+                    cache=cache,
+                )
+            )
+        if item.rules:
+            vals = self._apply_rules(account, parsed, vals, item.rules)
         lead = self.env["crm.lead"].sudo().browse(vals.get("lead_id") or [])
         if lead.user_id and not vals.get("user_id"):
             # the salesperson of the mail's lead answers for it (and reads
             # it); a personal mailbox's owner stays its responsible
             vals["user_id"] = lead.user_id.id
-        post_on_lead = vals.pop(POST_ON_LEAD, False)
-        message = self.create(vals)
-        message._adopt_orphans()
-        cid_urls = {}
-        att_vals = [
-            {
-                "name": att.filename,
-                "raw": att.data,
-                "mimetype": att.content_type,
-                "res_model": self._name,
-                "res_id": message.id,
-            }
-            for att in parsed.attachments
-            if att.data is not None
-        ]
-        if account.keep_original:
-            att_vals.append(self._raw_attachment_vals(message, raw))
-        # attachment_names was set with the mail: no UPDATE for the search
-        attachments = (
-            self.env["ir.attachment"]
-            .with_context(crm_mail_attachment_names_set=True)
-            .create(att_vals)
-        )
-        saved = [att for att in parsed.attachments if att.data is not None]
-        for att, record in zip(saved, attachments, strict=False):
-            if att.content_id:
-                cid_urls[att.content_id] = f"/web/image/{record.id}"
-        if cid_urls:
-            message.body_html = mime.replace_cids(parsed.body_html, cid_urls)
-        if post_on_lead:
-            message._post_on_lead()
-        return message
+        return vals
 
     @api.model
     def _attachment_note(self, parsed):
@@ -343,19 +493,38 @@ class CrmMailMessage(models.Model):
         )
 
     @api.model
-    def _thread_vals(self, account, parsed):
-        """Find the parent mail from In-Reply-To, else References (last first)."""
-        ids = [i for i in [parsed.in_reply_to, *reversed(parsed.references)] if i]
+    def _thread_parents(self, account, headers):
+        """Stored mails of the account these mails answer (In-Reply-To or
+        References), in one query.
+
+        :param list headers: parsed mails (or objects with ``in_reply_to``
+            and ``references``)
+        :return: dict Message-ID -> ``crm.mail.message``
+        """
+        ids = {i for h in headers for i in [h.in_reply_to, *(h.references or [])] if i}
         if not ids:
             return {}
         # within the account only: another mailbox has other readers, and
         # its thread would show them this one (and hand it its lead)
-        candidates = self.search(
-            [("account_id", "=", account.id), ("message_id", "in", ids)]
+        candidates = self.search_fetch(
+            [("account_id", "=", account.id), ("message_id", "in", sorted(ids))],
+            ["message_id", "thread_root_id"],
         )
-        by_id = {c.message_id: c for c in candidates}
+        return {c.message_id: c for c in candidates}
+
+    @api.model
+    def _thread_vals(self, account, parsed, parents=None):
+        """Find the parent mail from In-Reply-To, else References (last first).
+
+        :param dict parents: :meth:`_thread_parents` of (at least) this mail
+        """
+        ids = [i for i in [parsed.in_reply_to, *reversed(parsed.references)] if i]
+        if not ids:
+            return {}
+        if parents is None:
+            parents = self._thread_parents(account, [parsed])
         for mid in ids:
-            parent = by_id.get(mid)
+            parent = parents.get(mid)
             if parent:
                 return {
                     "parent_id": parent.id,
@@ -364,28 +533,38 @@ class CrmMailMessage(models.Model):
         return {}
 
     def _adopt_orphans(self):
-        """Mails that arrived before this one, their parent, join its thread."""
-        if not self.message_id:
+        """Mails that arrived before these, their parents, join their thread
+        (one query for all of them)."""
+        by_id = {(m.account_id.id, m.message_id): m for m in self if m.message_id}
+        if not by_id:
             return
         orphans = self.search(
             [
-                ("in_reply_to", "=", self.message_id),
+                ("in_reply_to", "in", sorted({mid for _a, mid in by_id})),
                 ("parent_id", "=", False),
-                ("account_id", "=", self.account_id.id),
-                ("id", "!=", self.id),
+                ("account_id", "in", sorted({a for a, _mid in by_id})),
             ]
         )
-        root = self.thread_root_id or self
-        orphans.write({"parent_id": self.id, "thread_root_id": root.id})
-        self.search([("thread_root_id", "in", orphans.ids)]).write(
-            {"thread_root_id": root.id}
-        )
+        children = defaultdict(lambda: self.browse())
+        for orphan in orphans:
+            parent = by_id.get((orphan.account_id.id, orphan.in_reply_to))
+            if parent and parent != orphan:
+                children[parent] |= orphan
+        # parents in the order they were stored: one adopted by a later one
+        # takes its own children into that thread
+        for parent in self.filtered(lambda m: m in children):
+            adopted = children[parent]
+            root = parent.thread_root_id or parent
+            adopted.write({"parent_id": parent.id, "thread_root_id": root.id})
+            self.search([("thread_root_id", "in", adopted.ids)]).write(
+                {"thread_root_id": root.id}
+            )
 
     @api.model
     def _raw_attachment_vals(self, message, raw):
         return {
             "name": "original.eml",
-            "datas": base64.b64encode(raw),
+            "raw": raw,
             "mimetype": "message/rfc822",
             "res_model": self._name,
             "res_id": message.id,

@@ -42,15 +42,19 @@ class CrmMailMessage(models.Model):
         return self._match_found(found, addresses, company)
 
     @api.model
-    def _match_found(self, found, addresses, company, recent=None):
+    def _match_found(self, found, addresses, company, recent=None, made=None):
         """:meth:`_match_partner` on index rows already looked up.
 
         :param dict found: ``crm.mail.address._find`` of (at least) these
             addresses for ``company``
         :param dict recent: cache of :meth:`_most_recent` answers, kept by a
             caller that matches many mails
+        :param dict made: address -> link values of partners made since
+            ``found`` was looked up
         """
         for address in addresses:
+            if made and address in made:
+                return dict(made[address])
             rows = found.get(address)
             if not rows:
                 continue
@@ -128,7 +132,7 @@ class CrmMailMessage(models.Model):
         return parsed.email_from, parsed.from_name
 
     @api.model
-    def _may_create_partner(self, account, parsed, classification):
+    def _may_create_partner(self, account, parsed, classification, cache=None):
         policy = account.company_id.crm_mail_unknown_policy
         sender, _name = self._sender(account, parsed)
         if policy == "none" or not sender:
@@ -140,7 +144,13 @@ class CrmMailMessage(models.Model):
             or classification.is_own_notification
         ):
             return False
-        addresses, domains = self._own_addresses(account)
+        if cache is None:
+            addresses, domains = self._own_addresses(account)
+        else:
+            key = ("own_addresses", account.id)
+            if key not in cache:
+                cache[key] = self._own_addresses(account)
+            addresses, domains = cache[key]
         return sender not in addresses and domain_of(sender) not in domains
 
     @api.model
@@ -242,17 +252,52 @@ class CrmMailMessage(models.Model):
         return contact, parent
 
     @api.model
-    def _link_vals(self, account, parsed, direction, classification):
-        """Link values for a new mail: match, else create for unknown senders."""
+    def _link_addresses_of(self, account, parsed, direction):
+        """The addresses a new mail is linked by, in order of preference:
+        its sender's for incoming mail, its recipients' for outgoing."""
         if direction == "incoming":
-            addresses = [self._sender(account, parsed)[0]]
-        else:
-            addresses = [address for _name, address in parsed.to + parsed.cc]
-        values = self._match_partner(addresses, account.company_id)
+            return [self._sender(account, parsed)[0]]
+        return [address for _name, address in parsed.to + parsed.cc]
+
+    @api.model
+    def _link_vals(
+        self,
+        account,
+        parsed,
+        direction,
+        classification,
+        found=None,
+        made=None,
+        recent=None,
+        cache=None,
+    ):
+        """Link values for a new mail: match, else create for unknown senders.
+
+        A batch of mails passes what it looked up and made for all of them:
+
+        :param dict found: ``crm.mail.address._find`` of its addresses
+        :param dict made: address -> link values of the senders made
+            partners for earlier mails of the batch (filled here)
+        :param dict recent: cache of :meth:`_most_recent`
+        :param dict cache: the fetch run's cache
+        """
+        addresses = self._link_addresses_of(account, parsed, direction)
+        company = account.company_id
+        if found is None:
+            found = self.env["crm.mail.address"]._find(
+                [a for a in addresses if a], company
+            )
+        made = {} if made is None else made
+        values = self._match_found(found, addresses, company, recent, made)
         if values or direction != "incoming":
             return values
-        if self._may_create_partner(account, parsed, classification):
-            return self._create_partner_from_mail(account, parsed)
+        if self._may_create_partner(account, parsed, classification, cache):
+            values = self._create_partner_from_mail(account, parsed)
+            # the batch's next mails of this sender are his
+            made[addresses[0]] = {
+                name: values[name] for name in ("contact_id", "partner_id")
+            }
+            return values
         return {}
 
     # ------------------------------------------------------------

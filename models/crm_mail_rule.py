@@ -265,13 +265,15 @@ class CrmMailRule(models.Model):
         return compiled
 
     @api.model
-    def _route(self, account, parsed, cache):
+    def _route(self, account, parsed, cache, flush=True):
         """The rules that fire for a fetched mail, their hits counted.
 
         :param account: the ``crm.mail.account`` the mail came from
         :param parsed: the :class:`~..mail_engine.mime.ParsedMessage`
         :param dict cache: the fetch run's cache; rules are compiled once
             per run and kept there
+        :param bool flush: write the hits now; else they wait in the cache
+            for :meth:`_flush_hits` (once for a batch of mails)
         :return: ``crm.mail.rule`` recordset, in the order they fired
         """
         if CACHE_RULES not in cache:
@@ -303,8 +305,14 @@ class CrmMailRule(models.Model):
             hits = cache.setdefault(CACHE_HITS, {})
             for rule_id in fired.ids:
                 hits[rule_id] = hits.get(rule_id, 0) + 1
-            flush_hits(self, hits)
+            if flush:
+                flush_hits(self, hits)
         return fired
+
+    @api.model
+    def _flush_hits(self, cache):
+        """Write the hits :meth:`_route` kept in the run's cache."""
+        flush_hits(self.sudo(), cache.get(CACHE_HITS) or {})
 
     def _lead_vals(self, account, parsed, mail_vals):
         """Values of the lead this rule creates for a mail.
