@@ -52,6 +52,8 @@ _MAIL_HEADERS = frozenset(
 )
 #: deeper MIME nesting is hostile, not mail: its parts are ignored
 _MAX_DEPTH = 30
+#: the longest Message-ID kept: RFC 5322's line length
+MAX_ID_LENGTH = 998
 #: bytes fed to the parser at a time
 _FEED_SLICE = 256 * 1024
 _LEADING_BLANK_RE = re.compile(rb"[\r\n]*")
@@ -105,6 +107,9 @@ class ParsedMessage:
     headers: list[tuple[str, str]] = field(default_factory=list)
     size: int = 0
     defects: list[str] = field(default_factory=list)
+    #: ``body_html`` is plain text made HTML by :func:`text_to_html` (every
+    #: character of the text escaped): no HTML part was received
+    html_from_text: bool = False
 
     @property
     def email_to(self):
@@ -181,6 +186,7 @@ class _Builder:
         self.save = save_attachments
         self.cap = max_attachment_bytes
         self.bodies = []  # (html, text or None: derive from html)
+        self.received_html = False
         self.attachments = []
         self.defects = []
         self.unnamed = 0
@@ -208,6 +214,7 @@ class _Builder:
             self.defects.append("invalid_from" if sender else "missing_from")
         self._walk(msg, 0)
         result.body_html = "\n".join(h for h, _t in self.bodies if h)
+        result.html_from_text = not self.received_html
         result.body_text = "\n\n".join(
             t if t is not None else html_to_text(h) for h, t in self.bodies
         )
@@ -261,6 +268,7 @@ class _Builder:
             text = self._text(part, headers, params)
             if ctype == "text/html":
                 self.bodies.append((text, None))
+                self.received_html = True
             else:
                 self.bodies.append((text_to_html(text), text))
             return
@@ -381,10 +389,14 @@ def _message_ids(value):
 
     When the header holds no bracketed id at all (broken mailers), words
     with an ``@`` are taken as ids and given the brackets replies will use.
+    An id longer than a mail's line may be (:data:`MAX_ID_LENGTH`) is no
+    id: no mailer makes one, and a database could not index it.
     """
     if not value:
         return []
     ids = ["".join(i.split()) for i in _MSGID_RE.findall(value)]
     if not ids:
         ids = [f"<{word.strip('<>')}>" for word in value.split() if "@" in word]
-    return list(dict.fromkeys(i for i in ids if i.isascii() and len(i) > 2))
+    return list(
+        dict.fromkeys(i for i in ids if i.isascii() and 2 < len(i) <= MAX_ID_LENGTH)
+    )

@@ -56,6 +56,15 @@ class FetchRun:
         # server actions (``crm.mail.server.action`` values) queued with the
         # mails they concern at the next commit point
         self.actions = []
+        # the child process parsing ahead (``mail_engine.parse_worker``),
+        # started for the first folder with more than a batch to fetch
+        self.parse_worker = None
+
+    def close(self):
+        """Stop what the run started (its parse worker)."""
+        if self.parse_worker:
+            self.parse_worker.close()
+            self.parse_worker = None
 
     def out_of_budget(self):
         if self.left <= 0 or time.monotonic() > self.deadline:
@@ -362,6 +371,8 @@ class CrmMailAccount(models.Model):
         except Exception as exc:  # noqa: BLE001 - one account never stops the others
             _logger.exception("Fetch of account %s failed.", self.id)
             error = self.env._("Unexpected error: %s", exc)
+        finally:
+            run.close()
         if error and self._auto_commit():
             # drop the half batch; committed mails and checkpoints stay
             self.env.cr.rollback()
@@ -399,17 +410,19 @@ class CrmMailAccount(models.Model):
             # the run's log and status survive whatever follows
             self.env.cr.commit()  # pylint: disable=invalid-commit
 
-    def _ingest_pending(self, run, pending):
+    def _ingest_pending(self, run, pending, parsed=None):
         """Store the fetched mails of ``pending`` (``(raw, source)`` pairs)
         as one batch, count them and queue what the server is to do with
         them; ``pending`` is emptied.
 
+        :param list parsed: the mails as a parse worker parsed them
+            (see ``crm.mail.message._ingest_batch``)
         :return: the ``Incoming`` mails, with their outcomes
         """
         if not pending:
             return []
         items = self.env["crm.mail.message"]._ingest_batch(
-            self, list(pending), run.cache
+            self, list(pending), run.cache, parsed=parsed
         )
         pending.clear()
         for item in items:

@@ -1,3 +1,4 @@
+import collections
 import logging
 import time
 from datetime import date, timedelta
@@ -6,11 +7,65 @@ from odoo import models
 
 from ..mail_engine.exceptions import MailEngineError
 from ..mail_engine.imap_session import ImapSession
+from ..mail_engine.parse_worker import ParseWorker, WorkerGone
+from .crm_mail_account_fetch import COMMIT_EVERY
 
 _logger = logging.getLogger(__name__)
 
 #: days before the newest stored mail a renumbered folder is searched from
 RESYNC_MARGIN_DAYS = 1
+#: system parameter: 0 parses fetched mail in the fetching process
+PARSE_WORKER_PARAM = "crm_mail_client.parse_worker"
+
+
+class FetchedBatch:
+    """Fetched mails stored together, and the folder's UID they reach."""
+
+    def __init__(self, mails, last_uid):
+        self.mails = list(mails)
+        self.last_uid = last_uid
+        #: what the parse worker made of them (None: parsed when stored)
+        self.parsed = None
+
+
+class ParseAhead:
+    """Batches of fetched mails on their way to the database.
+
+    With a parse worker, each batch is handed to it as soon as it is full,
+    and given back parsed once the next one is handed over: the worker
+    parses a batch while the one before it is stored. A worker that fails
+    is dropped; the mails it had are parsed when stored.
+    """
+
+    def __init__(self, worker):
+        self.worker = worker
+        self.waiting = collections.deque()
+
+    def add(self, mails, last_uid):
+        if not mails:
+            return
+        batch = FetchedBatch(mails, last_uid)
+        if self.worker:
+            self.worker.submit([f.raw for f in batch.mails if f.raw is not None])
+        self.waiting.append(batch)
+
+    def ready(self, every=False):
+        """The batches to store now, in order: all of them with ``every``
+        or without a worker, else all but the one being parsed."""
+        keep = 0 if every or not self.worker else 1
+        while len(self.waiting) > keep:
+            batch = self.waiting.popleft()
+            if self.worker:
+                try:
+                    results = iter(self.worker.result())
+                except WorkerGone as error:
+                    _logger.warning("Parse worker gone (%s): parsing here.", error)
+                    self.worker = None
+                else:
+                    batch.parsed = [
+                        next(results) for f in batch.mails if f.raw is not None
+                    ]
+            yield batch
 
 
 class CrmMailAccount(models.Model):
@@ -69,41 +124,69 @@ class CrmMailAccount(models.Model):
             run.more = True
         uids = uids[: max(run.left, 0)]
         # the mails are stored in batches, each committed with the folder's
-        # checkpoint: the UID up to which every mail is in the database
+        # checkpoint: the UID up to which every mail is in the database;
+        # with a parse worker, a batch is parsed while the one before it
+        # is stored
+        batches = ParseAhead(self._parse_worker(run, len(uids)))
         pending, pending_bytes, seen_uid = [], 0, None
         try:
             for fetched in session.fetch(folder.name, uids):
-                if fetched.raw is None:
-                    self._refused(
-                        run,
-                        self._imap_source(folder, fetched),
-                        fetched.error,
-                        f"{folder.name} {fetched.uid}",
-                    )
-                else:
-                    pending.append((fetched.raw, self._imap_source(folder, fetched)))
-                    pending_bytes += len(fetched.raw)
+                pending.append(fetched)
+                pending_bytes += len(fetched.raw or b"")
                 seen_uid = fetched.uid
                 late = time.monotonic() > run.deadline
                 if late or run.batch_full(pending, pending_bytes):
-                    self._ingest_pending(run, pending)
-                    pending_bytes = 0
-                    folder.last_uid = seen_uid
-                    self._commit_point(run)
+                    batches.add(pending, seen_uid)
+                    pending, pending_bytes = [], 0
+                    for batch in batches.ready(every=late):
+                        self._store_imap_batch(folder, batch, run)
                 if late:
                     run.more = folder.backlog = True
                     break
         except MailEngineError:
             # the server failed (it kept dropping us, say): what it gave and
             # refused so far is stored, so that the next run goes further
-            self._ingest_pending(run, pending)
-            if seen_uid is not None:
-                folder.last_uid = seen_uid
+            batches.add(pending, seen_uid)
+            for batch in batches.ready(every=True):
+                self._store_imap_batch(folder, batch, run)
             self._commit_point(run)
             raise
-        self._ingest_pending(run, pending)
-        if seen_uid is not None:
-            folder.last_uid = seen_uid
+        batches.add(pending, seen_uid)
+        for batch in batches.ready(every=True):
+            self._store_imap_batch(folder, batch, run)
+
+    def _store_imap_batch(self, folder, batch, run):
+        """Store a batch of fetched mails (queue the refused ones for a
+        retry) and commit it with the folder's checkpoint."""
+        pending = []
+        for fetched in batch.mails:
+            source = self._imap_source(folder, fetched)
+            if fetched.raw is None:
+                self._refused(
+                    run, source, fetched.error, f"{folder.name} {fetched.uid}"
+                )
+            else:
+                pending.append((fetched.raw, source))
+        self._ingest_pending(run, pending, parsed=batch.parsed)
+        folder.last_uid = batch.last_uid
+        self._commit_point(run)
+
+    def _parse_worker(self, run, count):
+        """The run's parse worker, started for more than a batch of mails
+        (None: the mails are parsed in this process). Settings → Technical
+        → System Parameters: ``crm_mail_client.parse_worker`` = 0 turns it
+        off."""
+        if run.parse_worker or count <= COMMIT_EVERY or not ParseWorker.available():
+            return run.parse_worker
+        param = self.env["ir.config_parameter"].sudo().get_param(PARSE_WORKER_PARAM)
+        if (param or "1").strip() in ("0", "false", "False"):
+            return None
+        options = self.env["crm.mail.message"]._parse_options(self)
+        try:
+            run.parse_worker = ParseWorker(options)
+        except OSError as error:
+            _logger.warning("No parse worker (%s): mail is parsed in the fetch.", error)
+        return run.parse_worker
 
     def _sync_window(self, folder):
         """The first day a (re)synced folder is searched from, or None.

@@ -3,6 +3,7 @@ from odoo.exceptions import AccessError
 from odoo.tools import SQL, format_datetime
 
 from .imap_uid_field import ImapUid
+from .mail_body_field import MailBody
 from .sql_indexes import create_partial_unique_indexes
 
 
@@ -115,7 +116,7 @@ class CrmMailMessage(models.Model):
     reply_to = fields.Char(string="Reply-To", index="trigram")
     # substring search (ilike) of subjects: a trigram index, as Odoo offers
     subject = fields.Char(index="trigram")
-    body_html = fields.Html(
+    body_html = MailBody(
         string="Body", sanitize=True, sanitize_style=True, sanitize_form=True
     )
     body_text = fields.Text(string="Plain Text")

@@ -2,6 +2,7 @@ import hashlib
 import logging
 import socket
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 import psycopg2
@@ -32,6 +33,13 @@ DEDUPE_INDEX = "crm_mail_message_dedupe_uniq"
 PLACE_FIELDS = ("imap_uid", "pop3_uidl")
 #: dedupe key prefix of the stub of a mail the server refused to give
 REFUSED_KEY = "refused:"
+#: errors the database raises for the mail's own values (one over the size
+#: an index can hold: a 3,000-character sender): the mail is quarantined,
+#: where any other operational error stops the fetch
+MAIL_DATA_ERRORS = (psycopg2.errors.ProgramLimitExceeded,)
+#: threads writing a batch's attachment files while its mails are created
+#: (a file write waits on the disk, not on the interpreter lock)
+_FILE_WRITERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="crm_mail_files")
 
 
 @dataclass(eq=False)
@@ -53,6 +61,20 @@ class Incoming:
     outcome: tuple = None
     #: a routing rule asked to delete it from the server
     delete: bool = False
+
+
+def _place(source):
+    """The server place of a mail given as ``source`` values, or None."""
+    if source.get("pop3_uidl"):
+        return ("pop3", source["pop3_uidl"])
+    if source.get("imap_uid"):
+        return (
+            "imap",
+            source.get("folder_id"),
+            source.get("imap_uidvalidity"),
+            source["imap_uid"],
+        )
+    return None
 
 
 def _segments(items):
@@ -120,7 +142,7 @@ class CrmMailMessage(models.Model):
         return item.outcome
 
     @api.model
-    def _ingest_batch(self, account, mails, cache):
+    def _ingest_batch(self, account, mails, cache, parsed=None):
         """Store raw mails fetched from an account, as :meth:`_ingest_raw`
         stores each, with a few statements for all of them.
 
@@ -131,10 +153,16 @@ class CrmMailMessage(models.Model):
 
         :param list mails: ``(raw, source)`` pairs, in the server's order
         :param dict cache: the run's cache (see :meth:`_ingest_raw`)
+        :param list parsed: the mails as a parse worker parsed them (see
+            ``mail_engine.parse_worker``), in the same order: a
+            ``ParsedMessage``, a ``ParseError``, or None (parsed here)
         :return: list of :class:`Incoming`, in order, each with its
             ``outcome`` and whether a rule asked to ``delete`` it
         """
         items = [Incoming(raw, source) for raw, source in mails]
+        if parsed is not None:
+            for item, result in zip(items, parsed, strict=True):
+                item.parsed = result
         ready = [item for item in items if self._prepare(account, item, cache)]
         for segment in _segments(ready):
             self._ingest_segment(account, segment, cache)
@@ -142,15 +170,13 @@ class CrmMailMessage(models.Model):
 
     @api.model
     def _prepare(self, account, item, cache):
-        """Parse a mail and say whether it goes on to the database (it is
-        not unreadable, nor blacklisted)."""
+        """Parse a mail (unless a parse worker did) and say whether it goes
+        on to the database (it is not unreadable, nor blacklisted)."""
         try:
-            item.parsed = mime.parse(
-                item.raw,
-                save_attachments=account.save_attachments,
-                max_attachment_bytes=(account.max_attachment_mb or 0) * 1024 * 1024
-                or None,
-            )
+            if isinstance(item.parsed, ParseError):
+                raise item.parsed
+            if item.parsed is None:
+                item.parsed = mime.parse(item.raw, **self._parse_options(account))
         except ParseError as error:
             item.outcome = self._quarantine(
                 account, item.raw, item.source, self._parse_error_message(error)
@@ -171,19 +197,26 @@ class CrmMailMessage(models.Model):
         return True
 
     @api.model
+    def _parse_options(self, account):
+        """How the account's mail is parsed (``mime.parse`` keywords)."""
+        return {
+            "save_attachments": account.save_attachments,
+            "max_attachment_bytes": (account.max_attachment_mb or 0) * 1024 * 1024
+            or None,
+        }
+
+    @api.model
     def _ingest_segment(self, account, segment, cache):
         """Mails of a batch none of which is a copy or an answer of another:
         one query finds their stored copies, one savepoint stores the rest."""
-        stored = self.search_fetch(
-            [
-                ("account_id", "=", account.id),
-                ("dedupe_key", "in", [item.key for item in segment]),
-            ],
-            ["dedupe_key", "size", "folder_id", "imap_uidvalidity"],
-        )
+        stored = self._stored_copies_and_places(account, segment)
         copies = {mail.dedupe_key: mail for mail in stored}
+        # a place (folder and UID, POP3 UIDL) another mail holds: such a
+        # mail is stored alone, where the conflict is settled (see
+        # _store_conflict), not in the batch it would make fail
+        taken = {_place(mail._server_place()) for mail in stored} - {None}
         Rule = self.env["crm.mail.rule"]
-        new = []
+        new, alone = [], []
         for item in segment:
             duplicate = copies.get(item.key)
             if duplicate:
@@ -210,15 +243,23 @@ class CrmMailMessage(models.Model):
                 names = ", ".join(rules.filtered("action_ignore").mapped("name"))
                 item.outcome = (IGNORED, f"{item.key} ({names})")
                 continue
-            new.append(item)
+            (alone if _place(item.source) in taken else new).append(item)
         Rule._flush_hits(cache)
         if len(new) > 1:
             try:
                 with self.env.cr.savepoint():
                     self._store_parsed(account, new, cache)
-            except psycopg2.OperationalError:
-                # the database, not the mails (see _store_one)
-                raise
+            except psycopg2.OperationalError as error:
+                if not isinstance(error, MAIL_DATA_ERRORS):
+                    # the database, not the mails (see _store_one)
+                    raise
+                _logger.info(
+                    "A batch of %s mails of account %s was refused (%s): "
+                    "stored one by one.",
+                    len(new),
+                    account.id,
+                    error,
+                )
             except Exception:  # noqa: BLE001 - each mail is stored alone below
                 _logger.info(
                     "A batch of %s mails of account %s was refused: stored one by one.",
@@ -229,9 +270,39 @@ class CrmMailMessage(models.Model):
             else:
                 for item in new:
                     item.outcome = (STORED, item.key)
-                return
-        for item in new:
+                new = []
+        for item in new + alone:
             self._store_one(account, item, cache)
+
+    @api.model
+    def _stored_copies_and_places(self, account, segment):
+        """Stored mails of the account with the key or the server place of
+        a mail of ``segment`` (one query)."""
+        domain = [("dedupe_key", "in", [item.key for item in segment])]
+        uidls = [i.source["pop3_uidl"] for i in segment if i.source.get("pop3_uidl")]
+        if uidls:
+            domain = ["|", ("pop3_uidl", "in", uidls), *domain]
+        uids = [i.source["imap_uid"] for i in segment if i.source.get("imap_uid")]
+        if uids:
+            folders = sorted({i.source.get("folder_id") for i in segment} - {None})
+            domain = [
+                "|",
+                "&",
+                ("folder_id", "in", folders),
+                ("imap_uid", "in", uids),
+                *domain,
+            ]
+        return self.search_fetch(
+            [("account_id", "=", account.id), *domain],
+            [
+                "dedupe_key",
+                "size",
+                "folder_id",
+                "imap_uidvalidity",
+                "imap_uid",
+                "pop3_uidl",
+            ],
+        )
 
     @api.model
     def _store_one(self, account, item, cache):
@@ -245,28 +316,36 @@ class CrmMailMessage(models.Model):
                 account, item.raw, item.key, item.source, error
             )
             return
-        except psycopg2.OperationalError:
-            # the database, not the mail: serialization failure, lock or
-            # statement timeout, lost connection. The fetch stops at the last
-            # commit point and the next run fetches the mail again.
-            raise
+        except psycopg2.OperationalError as error:
+            if not isinstance(error, MAIL_DATA_ERRORS):
+                # the database, not the mail: serialization failure, lock or
+                # statement timeout, lost connection. The fetch stops at the
+                # last commit point and the next run fetches the mail again.
+                raise
+            self._store_failed(account, item, error)
+            return
         except Exception as error:  # noqa: BLE001 - never lose a mail
-            _logger.warning(
-                "Mail %s of account %s could not be stored, quarantined.",
-                item.key,
-                account.id,
-                exc_info=True,
-            )
-            reason = self.env._(
-                "The mail was read but could not be stored: %(error)s",
-                error=repr(error),
-            )
-            item.delete = False
-            item.outcome = self._quarantine(
-                account, item.raw, item.source, reason, key=item.key
-            )
+            self._store_failed(account, item, error)
             return
         item.outcome = (STORED, item.key)
+
+    @api.model
+    def _store_failed(self, account, item, error):
+        """The mail could not be stored: quarantined with its bytes."""
+        _logger.warning(
+            "Mail %s of account %s could not be stored, quarantined.",
+            item.key,
+            account.id,
+            exc_info=True,
+        )
+        reason = self.env._(
+            "The mail was read but could not be stored: %(error)s",
+            error=repr(error),
+        )
+        item.delete = False
+        item.outcome = self._quarantine(
+            account, item.raw, item.source, reason, key=item.key
+        )
 
     @api.model
     def _direction(self, account, parsed):
@@ -342,6 +421,16 @@ class CrmMailMessage(models.Model):
         :param dict cache: the run's cache
         :return: the new ``crm.mail.message`` records, in order
         """
+        # the files first, in threads: the disk works while the database does
+        files = self._write_files_ahead(
+            [
+                att.data
+                for item in items
+                for att in item.parsed.attachments
+                if att.data is not None
+            ]
+            + ([item.raw for item in items] if account.keep_original else [])
+        )
         linked = [item for item in items if not item.spam]
         parents = self._thread_parents(account, [item.parsed for item in linked])
         found = self.env["crm.mail.address"]._find(
@@ -380,7 +469,13 @@ class CrmMailMessage(models.Model):
                         }
                     )
             if account.keep_original:
+                owners.append((message, None))
                 att_vals.append(self._raw_attachment_vals(message, item.raw))
+        for written in files:
+            try:
+                written.result()
+            except Exception:  # noqa: BLE001 - the create below writes it
+                _logger.info("Attachment file not written ahead.", exc_info=True)
         # attachment_names was set with the mail: no UPDATE for the search
         attachments = (
             self.env["ir.attachment"]
@@ -388,8 +483,8 @@ class CrmMailMessage(models.Model):
             .create(att_vals)
         )
         cid_urls = {}
-        for (message, att), record in zip(owners, attachments, strict=False):
-            if att.content_id:
+        for (message, att), record in zip(owners, attachments, strict=True):
+            if att and att.content_id:
                 cid_urls.setdefault(message, {})[att.content_id] = (
                     f"/web/image/{record.id}"
                 )
@@ -401,10 +496,32 @@ class CrmMailMessage(models.Model):
         return messages
 
     @api.model
+    def _write_files_ahead(self, datas):
+        """Write the files of attachments about to be created into the
+        filestore, in threads, as ``ir.attachment`` writes them (same
+        names, same mark for the garbage collector, which removes a file
+        no attachment ends up holding); the create then finds them there.
+
+        :return: the writes' futures (none when attachments are stored in
+            the database)
+        """
+        Attachment = self.env["ir.attachment"].sudo()
+        if not datas or Attachment._storage() != "file":
+            return []
+        # one write per content: two threads writing one file would each
+        # find the other's half-written file "colliding"
+        unique = {Attachment._compute_checksum(data): data for data in datas}
+        return [
+            _FILE_WRITERS.submit(Attachment._file_write, data, checksum)
+            for checksum, data in unique.items()
+        ]
+
+    @api.model
     def _mail_vals(self, account, item, cache, parents, found, made, recent):
         """Values of one new mail (see :meth:`_store_parsed`), its routing
         rules applied."""
         parsed, direction, spam = item.parsed, item.direction, item.spam
+        body = self._fields["body_html"]
         kind = classify(parsed, own_message_id_domains=OWN_HOSTS)
         if self._not_robot(account, parsed.email_from, cache) and (
             kind.auto_kind or kind.is_spam
@@ -429,8 +546,13 @@ class CrmMailMessage(models.Model):
             "reply_to": parsed.reply_to,
             "subject": parsed.subject,
             "body_text": parsed.body_text,
-            # in the INSERT: a later write would cost one UPDATE per mail
-            "body_html": parsed.body_html,
+            # in the INSERT: a later write would cost one UPDATE per mail;
+            # sanitized here, once (the ORM would do it twice)
+            "body_html": (
+                body.from_text(parsed.body_html)
+                if parsed.html_from_text
+                else body.sanitized(parsed.body_html)
+            ),
             # computed and related columns given here go into the INSERT:
             # else the ORM computes them after it, one UPDATE per mail
             "company_id": account.company_id.id,

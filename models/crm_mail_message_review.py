@@ -71,9 +71,14 @@ class CrmMailMessage(models.Model):
         return res
 
     def _clear_control(self):
-        """An answer arrived: our mails on control in its thread are done."""
-        roots = self.mapped(lambda m: m.thread_root_id or m.parent_id).ids
-        if not roots:
+        """An answer arrived: our mails on control in its thread, written
+        before it, are done."""
+        latest = {}  # thread root id -> date of its latest answer here
+        for answer in self:
+            root = (answer.thread_root_id or answer.parent_id).id
+            if root and answer.date:
+                latest[root] = max(answer.date, latest.get(root, answer.date))
+        if not latest:
             return
         waiting = (
             self.sudo()
@@ -82,11 +87,11 @@ class CrmMailMessage(models.Model):
                     ("review_state", "=", "control"),
                     ("direction", "=", "outgoing"),
                     "|",
-                    ("id", "in", roots),
-                    ("thread_root_id", "in", roots),
+                    ("id", "in", list(latest)),
+                    ("thread_root_id", "in", list(latest)),
                 ]
             )
-            .filtered(lambda m: any(m.date <= a.date for a in self if a.date))
+            .filtered(lambda m: m.date <= latest[(m.thread_root_id or m).id])
         )
         waiting.write({"review_state": "reviewed", "control_since": False})
 

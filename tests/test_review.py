@@ -1,7 +1,7 @@
 """Review flags: reviewed, postponed (and back when due), on control
 (cleared when the answer is fetched); remote images blocked by default."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 from lxml import html as lxml_html
 
@@ -108,6 +108,37 @@ class TestReview(MailServerCase):
         self.assertEqual(offer.review_state, "reviewed")
         self.assertFalse(offer.control_since)
         self.assertEqual(other.review_state, "control", "other threads still wait")
+
+    def test_answers_fetched_together_clear_only_their_own_threads(self):
+        """An old answer in a thread clears none of its later mails on
+        control, also when a newer answer of another thread is stored with
+        it, in one batch."""
+        offer = self.outgoing()
+        other = self.outgoing("Other", "<other@crm.test>")
+        (offer | other).action_put_on_control()
+        now = datetime.now(timezone.utc)
+        mails = [
+            (
+                make_mail(
+                    subject="Re: Offer (old)",
+                    headers={"In-Reply-To": "<offer-1@crm.test>"},
+                    date=now - timedelta(hours=5),
+                ),
+                {"pop3_uidl": "old-answer"},
+            ),
+            (
+                make_mail(
+                    subject="Re: Other",
+                    headers={"In-Reply-To": "<other@crm.test>"},
+                    date=now,
+                ),
+                {"pop3_uidl": "new-answer"},
+            ),
+        ]
+        items = self.env["crm.mail.message"]._ingest_batch(self.account, mails, {})
+        self.assertEqual([i.outcome[0] for i in items], ["stored", "stored"])
+        self.assertEqual(other.review_state, "reviewed")
+        self.assertEqual(offer.review_state, "control", "answered before it was sent")
 
     def test_answer_arriving_before_the_original_is_fetched(self):
         # the answer is stored first; the offer arrives later (Sent folder)

@@ -540,6 +540,19 @@ def test_attachment_cap_and_disabled():
 # -- headers -------------------------------------------------------------
 
 
+def test_html_made_of_plain_text_says_so():
+    plain = parse(mail("Subject: x", body="<script>alert(1)</script> & <b>"))
+    assert plain.html_from_text
+    assert "<script>" not in plain.body_html
+    assert "&lt;script&gt;" in plain.body_html
+    html = parse(
+        mail("Subject: x\nContent-Type: text/html", body="<p>Hello <b>you</b></p>")
+    )
+    assert not html.html_from_text
+    alternative = parse(sample("related_cid.eml"))
+    assert not alternative.html_from_text
+
+
 def test_identifiers_and_references():
     raw = mail(
         "Message-ID:\n <abc.123@mail.example.com>\n"
@@ -555,6 +568,20 @@ def test_identifiers_and_references():
 def test_missing_identifiers():
     msg = parse(mail(""))
     assert (msg.message_id, msg.in_reply_to, msg.references) == (None, None, [])
+
+
+def test_identifiers_longer_than_a_line_are_none():
+    long_id = "<" + "x" * 997 + "@x.ru>"
+    msg = parse(
+        mail(f"Message-ID: {long_id}\nIn-Reply-To: {long_id}\nReferences: <r@x.ru>")
+    )
+    assert (msg.message_id, msg.in_reply_to, msg.references) == (
+        None,
+        None,
+        ["<r@x.ru>"],
+    )
+    longest = "<" + "x" * 991 + "@x.ru>"
+    assert parse(mail(f"Message-ID: {longest}")).message_id == longest
 
 
 def test_identifiers_without_brackets():

@@ -1,0 +1,238 @@
+"""Parse mails in a child process while the caller stores earlier ones.
+
+A fetch spends a third of its time in :func:`.mime.parse`, which holds the
+interpreter lock: threads would not run it beside the database work. A
+:class:`ParseWorker` runs it in a child: a fresh interpreter that imports
+this package only (never the framework), started with the caller's Python
+and fed over pipes. The caller hands it a batch, stores the previous batch
+meanwhile, then takes the parsed mails, in order.
+
+Nothing depends on the child: a mail it could not parse for any other
+reason than a :class:`~.exceptions.ParseError` comes back as ``None`` (the
+caller parses it itself and meets the same error), and a child that dies
+or hangs makes :meth:`ParseWorker.result` raise :class:`WorkerGone`, after
+which the caller parses everything itself.
+
+Frames are pickles, length-prefixed. The parent unpickles only this
+package's classes and plain data.
+"""
+
+import contextlib
+import io
+import os
+import pickle
+import queue
+import struct
+import subprocess
+import sys
+import threading
+
+from . import mime
+from .exceptions import ParseError
+
+#: the package as the child imports it (top level, from its folder)
+CHILD_PACKAGE = "mail_engine"
+#: modules whose classes a result may hold, besides this package's
+SAFE_MODULES = frozenset({"builtins", "datetime", "copyreg", "collections"})
+#: a mail larger than this is not sent to the child (the caller parses it:
+#: the copy through the pipe would double its memory)
+MAX_CHILD_BYTES = 4 * 1024 * 1024
+#: seconds a batch may take in the child before it is given up for dead
+RESULT_TIMEOUT = 120
+_HEADER = struct.Struct("!Q")
+_CHILD = (
+    "import sys; sys.path.insert(0, sys.argv[1]); "
+    "from mail_engine.parse_worker import serve; serve()"
+)
+
+
+class WorkerGone(Exception):
+    """The child died, hung or answered nonsense: parse in the caller."""
+
+
+def _write_frame(stream, obj):
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(_HEADER.pack(len(data)))
+    stream.write(data)
+    stream.flush()
+
+
+def _read_exact(stream, size):
+    chunks, left = [], size
+    while left:
+        chunk = stream.read(left)
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def _read_frame(stream):
+    """The next frame's bytes, or None at the end of the stream."""
+    header = _read_exact(stream, _HEADER.size)
+    if header is None:
+        return None
+    return _read_exact(stream, _HEADER.unpack(header)[0])
+
+
+class _ResultUnpickler(pickle.Unpickler):
+    """Unpickles the child's results: its ``mail_engine`` classes are this
+    package's (whatever the caller names it), nothing else is allowed."""
+
+    def find_class(self, module, name):
+        if module == CHILD_PACKAGE or module.startswith(CHILD_PACKAGE + "."):
+            module = __package__ + module[len(CHILD_PACKAGE) :]
+        elif module not in SAFE_MODULES:
+            raise pickle.UnpicklingError(f"{module}.{name} is not a parse result")
+        return super().find_class(module, name)
+
+
+def _parse_one(raw, options):
+    """``("ok", parsed)``, ``("parse_error", code, detail, message)`` or
+    ``("failed", repr)``."""
+    try:
+        return ("ok", mime.parse(raw, **options))
+    except ParseError as error:
+        return ("parse_error", error.code, error.detail, str(error))
+    except Exception as error:  # noqa: BLE001 - the caller parses it again
+        return ("failed", repr(error))
+
+
+def serve(stdin=None, stdout=None):
+    """The child's loop: a frame ``(options, [raw or None, ...])`` in, a
+    frame of results out, until the end of its input."""
+    stdin = stdin or sys.stdin.buffer
+    stdout = stdout or sys.stdout.buffer
+    while True:
+        data = _read_frame(stdin)
+        if data is None:
+            return
+        options, raws = pickle.loads(data)
+        results = [None if raw is None else _parse_one(raw, options) for raw in raws]
+        _write_frame(stdout, results)
+
+
+class ParseWorker:
+    """A child process parsing batches of mails, one after the other.
+
+    :param dict options: keyword arguments of :func:`.mime.parse`
+    """
+
+    def __init__(self, options, python=None):
+        self.options = dict(options)
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        self._proc = subprocess.Popen(
+            # -I: no user site, no PYTHON* variables: only this package
+            [python or sys.executable, "-I", "-c", _CHILD, root],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            close_fds=True,
+        )
+        self._inbox = queue.Queue()
+        self._outbox = queue.Queue()
+        self._waiting = 0
+        self._gone = None
+        threading.Thread(target=self._write, daemon=True).start()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    @classmethod
+    def available(cls):
+        """Whether a child can be started here: more than one CPU, and an
+        interpreter that is a Python (not an embedding server)."""
+        name = os.path.basename(sys.executable or "")
+        return (os.cpu_count() or 1) > 1 and name.startswith("python")
+
+    @property
+    def pid(self):
+        return self._proc.pid
+
+    def submit(self, raws):
+        """Hand over a batch of raw mails; :meth:`result` gives it back.
+
+        A mail over :data:`MAX_CHILD_BYTES` stays with the caller: its
+        result is ``None``.
+        """
+        self._inbox.put([raw if len(raw) <= MAX_CHILD_BYTES else None for raw in raws])
+        self._waiting += 1
+
+    def result(self, timeout=RESULT_TIMEOUT):
+        """The oldest submitted batch, parsed: per mail a
+        :class:`~.mime.ParsedMessage`, a :class:`~.exceptions.ParseError`
+        (the mail is no mail), or ``None`` (parse it yourself).
+
+        :raise WorkerGone: the child died, hung or answered nonsense; it
+            is stopped, and every later call raises too
+        """
+        if self._gone:
+            raise WorkerGone(self._gone)
+        if not self._waiting:
+            raise ValueError("no batch was submitted")
+        try:
+            item = self._outbox.get(timeout=timeout)
+        except queue.Empty:
+            item = WorkerGone(f"no answer in {timeout} s")
+        if isinstance(item, Exception):
+            self._gone = str(item)
+            self.close(wait=0)
+            raise WorkerGone(self._gone)
+        self._waiting -= 1
+        return [self._result(entry) for entry in item]
+
+    @staticmethod
+    def _result(entry):
+        if entry is None or entry[0] == "failed":
+            return None
+        if entry[0] == "parse_error":
+            _kind, code, detail, message = entry
+            return ParseError(message, code=code, detail=detail)
+        return entry[1]
+
+    def _write(self):
+        while True:
+            raws = self._inbox.get()
+            if raws is None:
+                break
+            try:
+                _write_frame(self._proc.stdin, (self.options, raws))
+            except (OSError, ValueError) as error:
+                self._outbox.put(WorkerGone(f"cannot write to the child: {error}"))
+                return
+        with contextlib.suppress(OSError):  # the child is gone already
+            self._proc.stdin.close()
+
+    def _read(self):
+        while True:
+            try:
+                data = _read_frame(self._proc.stdout)
+            except (OSError, ValueError) as error:
+                data, reason = None, str(error)
+            else:
+                reason = "the child ended"
+            if data is None:
+                self._outbox.put(WorkerGone(reason))
+                return
+            try:
+                results = _ResultUnpickler(io.BytesIO(data)).load()
+            except Exception as error:  # noqa: BLE001 - any bad frame ends it
+                self._outbox.put(WorkerGone(f"bad answer: {error!r}"))
+                return
+            self._outbox.put(results)
+
+    def close(self, wait=5):
+        """Stop the child: its input ends, and it is killed unless it ends
+        within ``wait`` seconds."""
+        self._inbox.put(None)
+        try:
+            self._proc.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        with contextlib.suppress(OSError):
+            self._proc.stdout.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
