@@ -57,6 +57,8 @@ class Incoming:
     spam: bool = False
     #: the ``crm.mail.rule`` records that fired, in order
     rules: object = None
+    #: the classifier's verdict (``mail_engine.classify``)
+    kind: object = None
     #: (outcome, detail) once it is decided (see ``_ingest_raw``)
     outcome: tuple = None
     #: a routing rule asked to delete it from the server
@@ -446,10 +448,16 @@ class CrmMailMessage(models.Model):
             ),
             account.company_id,
         )
+        for item in items:
+            item.kind = self._classify(account, item.parsed, cache)
+        # the batch's unknown senders, made contacts (and companies) together
+        new_senders = self._new_senders(account, linked, found, cache)
         made, recent = {}, {}
         vals_list, post_on_lead = [], []
         for item in items:
-            vals = self._mail_vals(account, item, cache, parents, found, made, recent)
+            vals = self._mail_vals(
+                account, item, cache, parents, found, made, recent, new_senders
+            )
             post_on_lead.append(vals.pop(POST_ON_LEAD, False))
             vals_list.append(vals)
         messages = self.create(vals_list)
@@ -517,11 +525,9 @@ class CrmMailMessage(models.Model):
         ]
 
     @api.model
-    def _mail_vals(self, account, item, cache, parents, found, made, recent):
-        """Values of one new mail (see :meth:`_store_parsed`), its routing
-        rules applied."""
-        parsed, direction, spam = item.parsed, item.direction, item.spam
-        body = self._fields["body_html"]
+    def _classify(self, account, parsed, cache):
+        """What kind of mail it is (robot, spam...), as users corrected
+        the classifier for its sender."""
         kind = classify(parsed, own_message_id_domains=OWN_HOSTS)
         if self._not_robot(account, parsed.email_from, cache) and (
             kind.auto_kind or kind.is_spam
@@ -529,6 +535,44 @@ class CrmMailMessage(models.Model):
             # users said its sender is a person: the classifier's robot and
             # spam marks do not count
             kind = replace(kind, auto_kind=None, is_spam=False)
+        return kind
+
+    @api.model
+    def _new_senders(self, account, items, found, cache):
+        """Make the unknown senders of a batch's mails contacts (and their
+        companies), all together, as the unknown-sender policy says.
+
+        :param list items: the batch's linked :class:`Incoming` mails
+        :param dict found: the address lookup of the batch
+        :return: dict address -> (contact, company partner)
+        """
+        senders = {}
+        for item in items:
+            if item.direction != "incoming":
+                continue
+            address, name = self._sender(account, item.parsed)
+            if (
+                address
+                and address not in found
+                and address not in senders
+                and self._may_create_partner(account, item.parsed, item.kind, cache)
+            ):
+                senders[address] = name
+        if not senders:
+            return {}
+        return self._new_sender_partners(
+            self.env["res.partner"].sudo(), account.company_id, senders
+        )
+
+    @api.model
+    def _mail_vals(
+        self, account, item, cache, parents, found, made, recent, new_senders
+    ):
+        """Values of one new mail (see :meth:`_store_parsed`), its routing
+        rules applied."""
+        parsed, direction, spam = item.parsed, item.direction, item.spam
+        body = self._fields["body_html"]
+        kind = item.kind
         vals = {
             "account_id": account.id,
             "direction": direction,
@@ -584,6 +628,7 @@ class CrmMailMessage(models.Model):
                     made=made,
                     recent=recent,
                     cache=cache,
+                    new_senders=new_senders,
                 )
             )
         if item.rules:

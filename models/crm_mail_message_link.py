@@ -154,14 +154,16 @@ class CrmMailMessage(models.Model):
         return sender not in addresses and domain_of(sender) not in domains
 
     @api.model
-    def _create_partner_from_mail(self, account, parsed):
+    def _create_partner_from_mail(self, account, parsed, made=None):
         """Create the sender's company (unless a public domain) and contact.
 
+        :param tuple made: (contact, company) made for him already (with
+            the other new senders of a batch: :meth:`_new_senders`)
         :return: link values, plus ``lead_id`` when the policy asks for a lead
         """
         company = account.company_id
         address, name = self._sender(account, parsed)
-        contact, parent = self._new_sender_partner(
+        contact, parent = made or self._new_sender_partner(
             self.env["res.partner"].sudo(), company, address, name
         )
         values = {"contact_id": contact.id, "partner_id": (parent or contact).id}
@@ -199,22 +201,41 @@ class CrmMailMessage(models.Model):
         :param bool with_company: also find or create the company
         :return: tuple (contact, company partner or an empty recordset)
         """
+        made = self._new_sender_partners(
+            Partner, company, {address: name}, with_company=with_company
+        )
+        return made[address]
+
+    @api.model
+    def _new_sender_partners(self, Partner, company, senders, with_company=True):
+        """:meth:`_new_sender_partner` for many senders at once: their
+        companies are looked up in one query and the missing ones created
+        together, then their contacts together.
+
+        :param dict senders: address -> display name (or None), in order
+        :return: dict address -> (contact, company partner or empty)
+        """
         tag = self.env.ref("crm_mail_client.res_partner_category_from_mail")
-        domain = domain_of(address)
-        parent = Partner.browse()
-        public = is_public_domain(domain, extra=company.crm_mail_public_domains or "")
-        created = False
-        if with_company and domain and not public:
-            parent = Partner.search(
+        extra = company.crm_mail_public_domains or ""
+        domains = {}  # address -> the domain whose company he joins
+        if with_company:
+            for address in senders:
+                domain = domain_of(address)
+                if domain and not is_public_domain(domain, extra=extra):
+                    domains[address] = domain
+        parents = {}
+        if domains:
+            for parent in Partner.search(
                 [
                     ("is_company", "=", True),
-                    ("crm_mail_domain", "=", domain),
+                    ("crm_mail_domain", "in", sorted(set(domains.values()))),
                     ("company_id", "in", [False, company.id]),
-                ],
-                limit=1,
-            )
-            created = not parent
-            parent = parent or Partner.create(
+                ]
+            ):
+                parents.setdefault(parent.crm_mail_domain, parent)
+        missing = sorted(set(domains.values()) - set(parents))
+        created = Partner.create(
+            [
                 {
                     "name": company_name_from_domain(domain),
                     "is_company": True,
@@ -222,34 +243,45 @@ class CrmMailMessage(models.Model):
                     "website": domain,
                     "category_id": [fields.Command.link(tag.id)],
                 }
-            )
+                for domain in missing
+            ]
+        )
+        parents.update(zip(missing, created, strict=True))
         email_field = (
             company._crm_mail_field_list("crm_mail_contact_email_fields") or ["email"]
         )[0]
         link_field = company.crm_mail_contact_company_field or "parent_id"
         name_field = company.crm_mail_contact_name_field or "name"
-        vals = {
-            "name": name or address,
-            email_field: address,
-            "category_id": [fields.Command.link(tag.id)],
-        }
-        if name_field != "name" and name_field in Partner._fields:
-            # the setup's "name field" (a full-name field of the old CRM's
-            # import, say) gets the sender's name too
-            vals[name_field] = name or address
-        if parent and link_field in Partner._fields:
-            vals[link_field] = parent.id
-        contact = Partner.create(vals)
+        vals_list = []
+        for address, name in senders.items():
+            vals = {
+                "name": name or address,
+                email_field: address,
+                "category_id": [fields.Command.link(tag.id)],
+            }
+            if name_field != "name" and name_field in Partner._fields:
+                # the setup's "name field" (a full-name field of the old
+                # CRM's import, say) gets the sender's name too
+                vals[name_field] = name or address
+            parent = parents.get(domains.get(address))
+            if parent and link_field in Partner._fields:
+                vals[link_field] = parent.id
+            vals_list.append(vals)
+        contacts = Partner.create(vals_list)
+        made = {}
         main_field = company.crm_mail_company_contact_field
-        if (
-            created
-            and main_field in Partner._fields
-            and Partner._fields[main_field].type == "many2one"
-            and not parent[main_field]
-        ):
-            # a company made for this sender gets him as its main contact
-            parent[main_field] = contact
-        return contact, parent
+        for (address, _name), contact in zip(senders.items(), contacts, strict=True):
+            parent = parents.get(domains.get(address), Partner.browse())
+            made[address] = (contact, parent)
+            if (
+                parent in created
+                and main_field in Partner._fields
+                and Partner._fields[main_field].type == "many2one"
+                and not parent[main_field]
+            ):
+                # a company made for this sender gets him as its main contact
+                parent[main_field] = contact
+        return made
 
     @api.model
     def _link_addresses_of(self, account, parsed, direction):
@@ -270,6 +302,7 @@ class CrmMailMessage(models.Model):
         made=None,
         recent=None,
         cache=None,
+        new_senders=None,
     ):
         """Link values for a new mail: match, else create for unknown senders.
 
@@ -280,6 +313,8 @@ class CrmMailMessage(models.Model):
             partners for earlier mails of the batch (filled here)
         :param dict recent: cache of :meth:`_most_recent`
         :param dict cache: the fetch run's cache
+        :param dict new_senders: address -> (contact, company) made for the
+            batch's unknown senders (:meth:`_new_senders`)
         """
         addresses = self._link_addresses_of(account, parsed, direction)
         company = account.company_id
@@ -292,7 +327,9 @@ class CrmMailMessage(models.Model):
         if values or direction != "incoming":
             return values
         if self._may_create_partner(account, parsed, classification, cache):
-            values = self._create_partner_from_mail(account, parsed)
+            values = self._create_partner_from_mail(
+                account, parsed, made=(new_senders or {}).get(addresses[0])
+            )
             # the batch's next mails of this sender are his
             made[addresses[0]] = {
                 name: values[name] for name in ("contact_id", "partner_id")

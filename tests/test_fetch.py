@@ -712,6 +712,50 @@ class TestIngestStatements(MailServerCase):
         self.assertFalse(long_id.message_id)
         self.assertTrue(long_id.dedupe_key.startswith("sha256:"))
 
+    def test_unknown_senders_of_a_batch_are_made_together(self):
+        """The new contacts of a batch are created in one INSERT, their new
+        companies in another; two senders of one domain share a company,
+        whose main contact is the first of them."""
+        self.env["ir.model.fields"].create(
+            {
+                "name": "x_main_contact_id",
+                "model_id": self.env.ref("base.model_res_partner").id,
+                "ttype": "many2one",
+                "relation": "res.partner",
+                "field_description": "Main",
+            }
+        )
+        account = self.make_account(protocol="pop3")
+        account.company_id.crm_mail_company_contact_field = "x_main_contact_id"
+        Message = self.env["crm.mail.message"].sudo()
+        senders = [
+            "Анна <anna@novaya.example>",
+            "Борис <boris@zavod.example>",
+            "Вера <vera@novaya.example>",
+            "Глеб <gleb.p@gmail.com>",
+        ]
+        mails = [
+            (make_mail(subject=f"Письмо {n}", sender=sender), {"pop3_uidl": f"s{n}"})
+            for n, sender in enumerate(senders + senders[:1])
+        ]
+        statements, logging = self._statements()
+        with logging:
+            items = Message._ingest_batch(account, mails, {})
+        self.assertEqual([i.outcome[0] for i in items], ["stored"] * 5)
+        inserts = [s for s in statements if s.startswith('INSERT INTO "res_partner"')]
+        self.assertEqual(len(inserts), 2, inserts)
+        by_uidl = {
+            m.pop3_uidl: m for m in Message.search([("account_id", "=", account.id)])
+        }
+        anna, boris, vera, gleb = (by_uidl[f"s{n}"].contact_id for n in range(4))
+        self.assertEqual(by_uidl["s4"].contact_id, anna)
+        self.assertEqual(anna.parent_id, vera.parent_id)
+        self.assertEqual(anna.parent_id.crm_mail_domain, "novaya.example")
+        self.assertEqual(anna.parent_id.x_main_contact_id, anna)
+        self.assertEqual(boris.parent_id.crm_mail_domain, "zavod.example")
+        self.assertFalse(gleb.parent_id, "no company for a public mail domain")
+        self.assertEqual(by_uidl["s1"].partner_id, boris.parent_id)
+
 
 @tagged("post_install", "-at_install")
 class TestParseWorker(MailServerCase):
