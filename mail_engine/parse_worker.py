@@ -19,30 +19,45 @@ package's classes and plain data.
 
 import contextlib
 import io
+import json
 import os
 import pickle
 import queue
+import signal
 import struct
 import subprocess
 import sys
 import threading
+import time
 
 from . import mime
 from .exceptions import ParseError
 
 #: the package as the child imports it (top level, from its folder)
 CHILD_PACKAGE = "mail_engine"
-#: modules whose classes a result may hold, besides this package's
-SAFE_MODULES = frozenset({"builtins", "datetime", "copyreg", "collections"})
+#: the only classes a result may hold: (module as the child names it, name)
+RESULT_CLASSES = frozenset(
+    {
+        (f"{CHILD_PACKAGE}.mime", "ParsedMessage"),
+        (f"{CHILD_PACKAGE}.mime", "Attachment"),
+        ("datetime", "datetime"),
+    }
+)
 #: a mail larger than this is not sent to the child (the caller parses it:
 #: the copy through the pipe would double its memory)
 MAX_CHILD_BYTES = 4 * 1024 * 1024
-#: seconds a batch may take in the child before it is given up for dead
-RESULT_TIMEOUT = 120
+#: seconds a batch may take in the child: it is stopped after that (and
+#: the caller gives up waiting sooner when its own time is up)
+RESULT_TIMEOUT = 30
+#: how often the child checks that its parent still lives (seconds)
+ORPHAN_CHECK = 1
 _HEADER = struct.Struct("!Q")
+# the engine from the addon's folder first, then the caller's own paths
+# (where lxml is); -I keeps the user's site and PYTHON* variables out
 _CHILD = (
-    "import sys; sys.path.insert(0, sys.argv[1]); "
-    "from mail_engine.parse_worker import serve; serve()"
+    "import json, sys; sys.path[:0] = [sys.argv[1]]; "
+    "sys.path += [p for p in json.loads(sys.argv[2]) if p not in sys.path]; "
+    "from mail_engine.parse_worker import serve; serve(parent=int(sys.argv[3]))"
 )
 
 
@@ -77,14 +92,14 @@ def _read_frame(stream):
 
 
 class _ResultUnpickler(pickle.Unpickler):
-    """Unpickles the child's results: its ``mail_engine`` classes are this
-    package's (whatever the caller names it), nothing else is allowed."""
+    """Unpickles the child's results: plain data and the classes of
+    :data:`RESULT_CLASSES` only, the engine's as the caller names it."""
 
     def find_class(self, module, name):
-        if module == CHILD_PACKAGE or module.startswith(CHILD_PACKAGE + "."):
-            module = __package__ + module[len(CHILD_PACKAGE) :]
-        elif module not in SAFE_MODULES:
+        if (module, name) not in RESULT_CLASSES:
             raise pickle.UnpicklingError(f"{module}.{name} is not a parse result")
+        if module.startswith(CHILD_PACKAGE + "."):
+            module = __package__ + module[len(CHILD_PACKAGE) :]
         return super().find_class(module, name)
 
 
@@ -99,17 +114,35 @@ def _parse_one(raw, options):
         return ("failed", repr(error))
 
 
-def serve(stdin=None, stdout=None):
+def _die_with_parent(parent):
+    """End this process once its parent is gone (killed by a time limit,
+    say): an orphan would otherwise parse on for nobody."""
+    while True:
+        time.sleep(ORPHAN_CHECK)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
+def serve(stdin=None, stdout=None, parent=None):
     """The child's loop: a frame ``(options, [raw or None, ...])`` in, a
-    frame of results out, until the end of its input."""
+    frame of results out, until the end of its input. A batch that takes
+    longer than :data:`RESULT_TIMEOUT` ends the child (SIGALRM).
+
+    :param int parent: the process that started it (it may be gone before
+        this one runs): when it is gone, this one ends
+    """
     stdin = stdin or sys.stdin.buffer
     stdout = stdout or sys.stdout.buffer
+    parent = parent or os.getppid()
+    threading.Thread(target=_die_with_parent, args=(parent,), daemon=True).start()
     while True:
         data = _read_frame(stdin)
         if data is None:
             return
         options, raws = pickle.loads(data)
+        signal.alarm(RESULT_TIMEOUT)
         results = [None if raw is None else _parse_one(raw, options) for raw in raws]
+        signal.alarm(0)
         _write_frame(stdout, results)
 
 
@@ -123,17 +156,24 @@ class ParseWorker:
         self.options = dict(options)
         root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         self._proc = subprocess.Popen(
-            # -I: no user site, no PYTHON* variables: only this package
-            [python or sys.executable, "-I", "-c", _CHILD, root],
+            [
+                python or sys.executable,
+                "-I",
+                "-c",
+                _CHILD,
+                root,
+                json.dumps(sys.path),
+                str(os.getpid()),
+            ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             close_fds=True,
         )
-        self._inbox = queue.Queue()
         self._outbox = queue.Queue()
         self._waiting = 0
         self._gone = None
-        threading.Thread(target=self._write, daemon=True).start()
+        # one thread drains the child's answers, so that it never blocks
+        # on a full pipe while the caller hands it the next batch
         threading.Thread(target=self._read, daemon=True).start()
 
     @classmethod
@@ -147,13 +187,26 @@ class ParseWorker:
     def pid(self):
         return self._proc.pid
 
+    @property
+    def gone(self):
+        """Why the child is of no more use (None while it is)."""
+        return self._gone
+
     def submit(self, raws):
         """Hand over a batch of raw mails; :meth:`result` gives it back.
 
         A mail over :data:`MAX_CHILD_BYTES` stays with the caller: its
         result is ``None``.
+
+        :raise WorkerGone: the child is of no more use
         """
-        self._inbox.put([raw if len(raw) <= MAX_CHILD_BYTES else None for raw in raws])
+        if self._gone:
+            raise WorkerGone(self._gone)
+        raws = [raw if len(raw) <= MAX_CHILD_BYTES else None for raw in raws]
+        try:
+            _write_frame(self._proc.stdin, (self.options, raws))
+        except (OSError, ValueError) as error:
+            self._give_up(f"cannot write to the child: {error}")
         self._waiting += 1
 
     def result(self, timeout=RESULT_TIMEOUT):
@@ -161,6 +214,7 @@ class ParseWorker:
         :class:`~.mime.ParsedMessage`, a :class:`~.exceptions.ParseError`
         (the mail is no mail), or ``None`` (parse it yourself).
 
+        :param float timeout: seconds to wait for it at most
         :raise WorkerGone: the child died, hung or answered nonsense; it
             is stopped, and every later call raises too
         """
@@ -169,15 +223,18 @@ class ParseWorker:
         if not self._waiting:
             raise ValueError("no batch was submitted")
         try:
-            item = self._outbox.get(timeout=timeout)
+            item = self._outbox.get(timeout=max(timeout, 0))
         except queue.Empty:
-            item = WorkerGone(f"no answer in {timeout} s")
+            item = WorkerGone(f"no answer in {timeout:.0f} s")
         if isinstance(item, Exception):
-            self._gone = str(item)
-            self.close(wait=0)
-            raise WorkerGone(self._gone)
+            self._give_up(str(item))
         self._waiting -= 1
         return [self._result(entry) for entry in item]
+
+    def _give_up(self, reason):
+        self._gone = reason
+        self.close(wait=0)
+        raise WorkerGone(reason)
 
     @staticmethod
     def _result(entry):
@@ -188,19 +245,6 @@ class ParseWorker:
             return ParseError(message, code=code, detail=detail)
         return entry[1]
 
-    def _write(self):
-        while True:
-            raws = self._inbox.get()
-            if raws is None:
-                break
-            try:
-                _write_frame(self._proc.stdin, (self.options, raws))
-            except (OSError, ValueError) as error:
-                self._outbox.put(WorkerGone(f"cannot write to the child: {error}"))
-                return
-        with contextlib.suppress(OSError):  # the child is gone already
-            self._proc.stdin.close()
-
     def _read(self):
         while True:
             try:
@@ -210,6 +254,9 @@ class ParseWorker:
             else:
                 reason = "the child ended"
             if data is None:
+                code = self._proc.poll()
+                if code is not None:
+                    reason += f" (exit code {code})"
                 self._outbox.put(WorkerGone(reason))
                 return
             try:
@@ -222,7 +269,8 @@ class ParseWorker:
     def close(self, wait=5):
         """Stop the child: its input ends, and it is killed unless it ends
         within ``wait`` seconds."""
-        self._inbox.put(None)
+        with contextlib.suppress(OSError, ValueError):  # gone already
+            self._proc.stdin.close()
         try:
             self._proc.wait(timeout=wait)
         except subprocess.TimeoutExpired:

@@ -59,6 +59,8 @@ class FetchRun:
         # the child process parsing ahead (``mail_engine.parse_worker``),
         # started for the first folder with more than a batch to fetch
         self.parse_worker = None
+        # it failed once: the rest of the run parses here
+        self.parse_worker_failed = False
 
     def close(self):
         """Stop what the run started (its parse worker)."""

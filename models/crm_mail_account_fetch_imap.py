@@ -7,7 +7,7 @@ from odoo import models
 
 from ..mail_engine.exceptions import MailEngineError
 from ..mail_engine.imap_session import ImapSession
-from ..mail_engine.parse_worker import ParseWorker, WorkerGone
+from ..mail_engine.parse_worker import RESULT_TIMEOUT, ParseWorker, WorkerGone
 from .crm_mail_account_fetch import COMMIT_EVERY
 
 _logger = logging.getLogger(__name__)
@@ -16,6 +16,8 @@ _logger = logging.getLogger(__name__)
 RESYNC_MARGIN_DAYS = 1
 #: system parameter: 0 parses fetched mail in the fetching process
 PARSE_WORKER_PARAM = "crm_mail_client.parse_worker"
+#: seconds past the run's deadline the parse worker is waited for at most
+RESULT_MARGIN = 5
 
 
 class FetchedBatch:
@@ -26,46 +28,61 @@ class FetchedBatch:
         self.last_uid = last_uid
         #: what the parse worker made of them (None: parsed when stored)
         self.parsed = None
+        #: the worker it was handed to
+        self.submitted = None
 
 
 class ParseAhead:
     """Batches of fetched mails on their way to the database.
 
-    With a parse worker, each batch is handed to it as soon as it is full,
-    and given back parsed once the next one is handed over: the worker
-    parses a batch while the one before it is stored. A worker that fails
-    is dropped; the mails it had are parsed when stored.
+    With the run's parse worker, each batch is handed to it as soon as it
+    is full, and given back parsed once the next one is handed over: the
+    worker parses a batch while the one before it is stored. A worker that
+    fails is dropped from the run; the mails it had are parsed when stored.
     """
 
-    def __init__(self, worker):
-        self.worker = worker
+    def __init__(self, run):
+        self.run = run
         self.waiting = collections.deque()
 
     def add(self, mails, last_uid):
         if not mails:
             return
         batch = FetchedBatch(mails, last_uid)
-        if self.worker:
-            self.worker.submit([f.raw for f in batch.mails if f.raw is not None])
+        worker = self.run.parse_worker
+        if worker:
+            try:
+                worker.submit([f.raw for f in batch.mails if f.raw is not None])
+                batch.submitted = worker
+            except WorkerGone as error:
+                self._drop(error)
         self.waiting.append(batch)
 
     def ready(self, every=False):
         """The batches to store now, in order: all of them with ``every``
         or without a worker, else all but the one being parsed."""
-        keep = 0 if every or not self.worker else 1
+        keep = 0 if every or not self.run.parse_worker else 1
         while len(self.waiting) > keep:
             batch = self.waiting.popleft()
-            if self.worker:
+            if batch.submitted and batch.submitted is self.run.parse_worker:
+                # no longer than the run may last (and a little more)
+                left = self.run.deadline - time.monotonic() + RESULT_MARGIN
                 try:
-                    results = iter(self.worker.result())
+                    results = iter(
+                        batch.submitted.result(timeout=min(left, RESULT_TIMEOUT))
+                    )
                 except WorkerGone as error:
-                    _logger.warning("Parse worker gone (%s): parsing here.", error)
-                    self.worker = None
+                    self._drop(error)
                 else:
                     batch.parsed = [
                         next(results) for f in batch.mails if f.raw is not None
                     ]
             yield batch
+
+    def _drop(self, error):
+        _logger.warning("Parse worker gone (%s): parsing here.", error)
+        self.run.close()
+        self.run.parse_worker_failed = True
 
 
 class CrmMailAccount(models.Model):
@@ -127,7 +144,8 @@ class CrmMailAccount(models.Model):
         # checkpoint: the UID up to which every mail is in the database;
         # with a parse worker, a batch is parsed while the one before it
         # is stored
-        batches = ParseAhead(self._parse_worker(run, len(uids)))
+        self._parse_worker(run, len(uids))
+        batches = ParseAhead(run)
         pending, pending_bytes, seen_uid = [], 0, None
         try:
             for fetched in session.fetch(folder.name, uids):
@@ -176,7 +194,12 @@ class CrmMailAccount(models.Model):
         (None: the mails are parsed in this process). Settings → Technical
         → System Parameters: ``crm_mail_client.parse_worker`` = 0 turns it
         off."""
-        if run.parse_worker or count <= COMMIT_EVERY or not ParseWorker.available():
+        if (
+            run.parse_worker
+            or run.parse_worker_failed
+            or count <= COMMIT_EVERY
+            or not ParseWorker.available()
+        ):
             return run.parse_worker
         param = self.env["ir.config_parameter"].sudo().get_param(PARSE_WORKER_PARAM)
         if (param or "1").strip() in ("0", "false", "False"):

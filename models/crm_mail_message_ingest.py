@@ -2,7 +2,7 @@ import hashlib
 import logging
 import socket
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
+from concurrent import futures
 from dataclasses import dataclass, replace
 
 import psycopg2
@@ -39,7 +39,9 @@ REFUSED_KEY = "refused:"
 MAIL_DATA_ERRORS = (psycopg2.errors.ProgramLimitExceeded,)
 #: threads writing a batch's attachment files while its mails are created
 #: (a file write waits on the disk, not on the interpreter lock)
-_FILE_WRITERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="crm_mail_files")
+_FILE_WRITERS = futures.ThreadPoolExecutor(
+    max_workers=2, thread_name_prefix="crm_mail_files"
+)
 
 
 @dataclass(eq=False)
@@ -433,6 +435,16 @@ class CrmMailMessage(models.Model):
             ]
             + ([item.raw for item in items] if account.keep_original else [])
         )
+        try:
+            return self._create_mails(account, items, cache, files)
+        finally:
+            # a batch that fails is stored again mail by mail, each writing
+            # its files: never while these writes still run
+            futures.wait(files)
+
+    @api.model
+    def _create_mails(self, account, items, cache, files):
+        """:meth:`_store_parsed`, its files being written (``files``)."""
         linked = [item for item in items if not item.spam]
         parents = self._thread_parents(account, [item.parsed for item in linked])
         found = self.env["crm.mail.address"]._find(
@@ -480,10 +492,11 @@ class CrmMailMessage(models.Model):
                 owners.append((message, None))
                 att_vals.append(self._raw_attachment_vals(message, item.raw))
         for written in files:
-            try:
-                written.result()
-            except Exception:  # noqa: BLE001 - the create below writes it
-                _logger.info("Attachment file not written ahead.", exc_info=True)
+            if written.exception():
+                # the create below writes it
+                _logger.info(
+                    "Attachment file not written ahead: %s", written.exception()
+                )
         # attachment_names was set with the mail: no UPDATE for the search
         attachments = (
             self.env["ir.attachment"]
@@ -516,6 +529,11 @@ class CrmMailMessage(models.Model):
         Attachment = self.env["ir.attachment"].sudo()
         if not datas or Attachment._storage() != "file":
             return []
+        # the lock the attachments' INSERT takes anyway, taken now: the
+        # filestore's garbage collector (LOCK ... IN SHARE MODE) waits for
+        # this transaction, and never removes a file written here before
+        # its attachment is created
+        self.env.cr.execute("LOCK TABLE ir_attachment IN ROW EXCLUSIVE MODE")
         # one write per content: two threads writing one file would each
         # find the other's half-written file "colliding"
         unique = {Attachment._compute_checksum(data): data for data in datas}

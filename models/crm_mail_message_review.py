@@ -80,6 +80,12 @@ class CrmMailMessage(models.Model):
                 latest[root] = max(answer.date, latest.get(root, answer.date))
         if not latest:
             return
+
+        def answered(mail):
+            # the latest answer of its thread, or to itself
+            when = latest.get((mail.thread_root_id or mail).id, latest.get(mail.id))
+            return when is not None and mail.date <= when
+
         waiting = (
             self.sudo()
             .search(
@@ -91,7 +97,7 @@ class CrmMailMessage(models.Model):
                     ("thread_root_id", "in", list(latest)),
                 ]
             )
-            .filtered(lambda m: m.date <= latest[(m.thread_root_id or m).id])
+            .filtered(answered)
         )
         waiting.write({"review_state": "reviewed", "control_since": False})
 

@@ -137,6 +137,21 @@ class MailServerCase(TransactionCase):
         account = self.env["crm.mail.account"].sudo().create(vals)
         return account.sudo(self.env.su)
 
+    def main_contact_field(self):
+        """A custom "main contact" field on partners, set as the company's
+        Company Main Contact Field (as an old CRM's import would have)."""
+        self.env["ir.model.fields"].create(
+            {
+                "name": "x_main_contact_id",
+                "model_id": self.env.ref("base.model_res_partner").id,
+                "ttype": "many2one",
+                "relation": "res.partner",
+                "field_description": "Main",
+            }
+        )
+        self.env.company.crm_mail_company_contact_field = "x_main_contact_id"
+        return "x_main_contact_id"
+
     def grant(self, account, user, **flags):
         """Give ``user`` a rights line on ``account`` (as an administrator)."""
         return (

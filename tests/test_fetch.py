@@ -716,17 +716,9 @@ class TestIngestStatements(MailServerCase):
         """The new contacts of a batch are created in one INSERT, their new
         companies in another; two senders of one domain share a company,
         whose main contact is the first of them."""
-        self.env["ir.model.fields"].create(
-            {
-                "name": "x_main_contact_id",
-                "model_id": self.env.ref("base.model_res_partner").id,
-                "ttype": "many2one",
-                "relation": "res.partner",
-                "field_description": "Main",
-            }
-        )
         account = self.make_account(protocol="pop3")
-        account.company_id.crm_mail_company_contact_field = "x_main_contact_id"
+        self.assertEqual(account.company_id, self.env.company)
+        self.main_contact_field()
         Message = self.env["crm.mail.message"].sudo()
         senders = [
             "Анна <anna@novaya.example>",

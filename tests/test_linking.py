@@ -27,17 +27,8 @@ class TestLinking(MailServerCase):
         self.assertEqual(mail.partner_id, self.romashka)
 
     def test_company_only_match_and_main_contact(self):
-        self.env["ir.model.fields"].create(
-            {
-                "name": "x_main_contact_id",
-                "model_id": self.env.ref("base.model_res_partner").id,
-                "ttype": "many2one",
-                "relation": "res.partner",
-                "field_description": "Main",
-            }
-        )
+        self.main_contact_field()
         self.romashka.x_main_contact_id = self.ivan
-        self.env.company.crm_mail_company_contact_field = "x_main_contact_id"
         mail = self.fetch_one(make_mail(sender="info@romashka.example"))
         self.assertEqual(mail.partner_id, self.romashka)
         self.assertEqual(mail.contact_id, self.ivan)

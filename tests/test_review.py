@@ -140,6 +140,17 @@ class TestReview(MailServerCase):
         self.assertEqual(other.review_state, "reviewed")
         self.assertEqual(offer.review_state, "control", "answered before it was sent")
 
+    def test_an_answer_given_its_parent_only_clears_the_parent(self):
+        """A mail given a parent inside a conversation but no thread (an
+        administrator's write) clears that parent's control."""
+        offer = self.outgoing()
+        follow_up = self.outgoing("Follow-up", "<follow-up@crm.test>")
+        follow_up.write({"parent_id": offer.id, "thread_root_id": offer.id})
+        follow_up.action_put_on_control()
+        answer = self.fetch_one(subject="Re: Follow-up")
+        answer.write({"parent_id": follow_up.id})
+        self.assertEqual(follow_up.review_state, "reviewed")
+
     def test_answer_arriving_before_the_original_is_fetched(self):
         # the answer is stored first; the offer arrives later (Sent folder)
         answer = self.fetch_one(
