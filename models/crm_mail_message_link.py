@@ -114,7 +114,8 @@ class CrmMailMessage(models.Model):
         if not is_public_domain(domain_of(account.email)):
             domains.add(domain_of(account.email))
         users = self.env["res.users"].sudo().search([("share", "=", False)])
-        addresses = set(split_addresses(",".join(users.mapped("email") or [""])))
+        # an internal user may have no address at all
+        addresses = set(split_addresses(",".join(filter(None, users.mapped("email")))))
         accounts = self.env["crm.mail.account"].sudo().with_context(active_test=False)
         addresses.update(accounts.search([]).mapped("email"))
         return addresses, {d for d in domains if d}

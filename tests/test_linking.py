@@ -153,6 +153,17 @@ class TestLinking(MailServerCase):
         )
         self.assertEqual(anna.partner_id, mail.partner_id)
 
+    def test_a_colleague_without_an_address_blocks_no_new_sender(self):
+        """An internal user with no e-mail (a warehouse login, say) made
+        every mail of an unknown sender end in Quarantine."""
+        self.set_policy("contact")
+        self.env["res.users"].create(
+            {"name": "Склад", "login": "warehouse", "email": False}
+        )
+        mail = self.fetch_one(make_mail(sender="Пётр <petr@novy-klient.example>"))
+        self.assertEqual(mail.state, "received")
+        self.assertEqual(mail.contact_id.email, "petr@novy-klient.example")
+
     def test_unknown_human_creates_lead(self):
         team = self.env["crm.team"].create({"name": "Mail team"})
         self.set_policy(
