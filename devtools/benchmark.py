@@ -7,7 +7,10 @@ One command, on a private PostgreSQL and Dovecot under the dev data folder
     scripts/benchmark.sh --quick         # a few hundred mails, ~1-2 minutes
     scripts/benchmark.sh --mails 2000 --partners 20000 --profile
 
-What it measures, each ``--reps`` times (min and median):
+What it measures, on each corpus of :data:`CORPORA` (``--corpus``: the
+generated mail of ``samples.sample_message`` and the HTML-heavy mix of
+``samples.mixed_message``, its rows named "mix: ..."), each ``--reps``
+times (min and median):
 
 - **raw**: ``imaplib`` UID FETCH of the whole mailbox (in chunks, so memory
   stays flat) plus a stdlib parse of every mail, no database; once with
@@ -731,10 +734,10 @@ def summarize(results, partners, small_partners):
         if not ours:
             continue
         for other in ("raw (compat32)", "raw (policy.default)", "stock gateway"):
-            other = prefix + other
-            if other in by and by[other]["median msg/s"]:
-                ratios[f"{prefix}ours / {other[len(prefix) :]}"] = (
-                    ours["median msg/s"] / by[other]["median msg/s"]
+            row = by.get(prefix + other)
+            if row and row["median msg/s"]:
+                ratios[f"{prefix}ours / {other}"] = (
+                    ours["median msg/s"] / row["median msg/s"]
                 )
         # memory flat in N: the peak after a tenth of the mails against
         # the peak after all of them, in the same process (the worst run)

@@ -10,8 +10,8 @@ meanwhile, then takes the parsed mails, in order.
 Nothing depends on the child: a mail it could not parse for any other
 reason than a :class:`~.exceptions.ParseError` comes back as ``None`` (the
 caller parses it itself and meets the same error), and a child that dies
-or hangs makes :meth:`ParseWorker.result` raise :class:`WorkerGone`, after
-which the caller parses everything itself.
+or hangs makes :meth:`ParseWorker.submit` or :meth:`ParseWorker.result`
+raise :class:`WorkerGone`, after which the caller parses everything itself.
 
 Frames are pickles, length-prefixed. The parent unpickles only this
 package's classes and plain data.
@@ -123,7 +123,7 @@ def _die_with_parent(parent):
             os._exit(1)
 
 
-def serve(stdin=None, stdout=None, parent=None):
+def serve(parent):
     """The child's loop: a frame ``(options, [raw or None, ...])`` in, a
     frame of results out, until the end of its input. A batch that takes
     longer than :data:`RESULT_TIMEOUT` ends the child (SIGALRM).
@@ -131,9 +131,7 @@ def serve(stdin=None, stdout=None, parent=None):
     :param int parent: the process that started it (it may be gone before
         this one runs): when it is gone, this one ends
     """
-    stdin = stdin or sys.stdin.buffer
-    stdout = stdout or sys.stdout.buffer
-    parent = parent or os.getppid()
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     threading.Thread(target=_die_with_parent, args=(parent,), daemon=True).start()
     while True:
         data = _read_frame(stdin)

@@ -26,9 +26,6 @@ BATCH_BYTES = 16 * 1024 * 1024
 ACCOUNT_BUDGET = 30
 #: an account is not started with less time than this left in a cron pass
 MIN_ACCOUNT_SECONDS = 2
-#: key of ``FetchRun.cache``: a routing rule asked to delete the mail just
-#: ingested from the server (set by ``_ingest_raw``, read right after it)
-DELETE_FROM_SERVER = "delete_from_server"
 #: outcomes whose mail is safe in the database (stored, quarantined, or a
 #: copy already stored): only these may be marked read or deleted on the
 #: server by the account's settings
@@ -433,7 +430,7 @@ class CrmMailAccount(models.Model):
             self._after_ingest(run, outcome, item.source, delete=item.delete)
         return items
 
-    def _after_ingest(self, run, outcome, source, delete=None):
+    def _after_ingest(self, run, outcome, source, delete):
         """What the settings and rules ask the server to do with a mail
         just processed: queued with it, done after the commit.
 
@@ -442,12 +439,10 @@ class CrmMailAccount(models.Model):
         settings; a mail that was not stored (blacklisted, ignored) is
         deleted only when a routing rule says so.
 
-        :param bool delete: a routing rule asked to delete it (None: as
-            ``_ingest_raw`` left it in the run's cache)
+        :param bool delete: a routing rule asked to delete it
         """
-        by_rule = run.cache.pop(DELETE_FROM_SERVER, False) if delete is None else delete
         safe = outcome in SAFE_OUTCOMES
-        if by_rule or (safe and not self.keep_on_server):
+        if delete or (safe and not self.keep_on_server):
             action = "delete"
         elif safe and self.mark_as_read and self.protocol == "imap":
             action = "seen"

@@ -4,6 +4,7 @@ import time
 from datetime import date, timedelta
 
 from odoo import models
+from odoo.tools import str2bool
 
 from ..mail_engine.exceptions import MailEngineError
 from ..mail_engine.imap_session import ImapSession
@@ -144,7 +145,7 @@ class CrmMailAccount(models.Model):
         # checkpoint: the UID up to which every mail is in the database;
         # with a parse worker, a batch is parsed while the one before it
         # is stored
-        self._parse_worker(run, len(uids))
+        self._start_parse_worker(run, len(uids))
         batches = ParseAhead(run)
         pending, pending_bytes, seen_uid = [], 0, None
         try:
@@ -189,27 +190,26 @@ class CrmMailAccount(models.Model):
         folder.last_uid = batch.last_uid
         self._commit_point(run)
 
-    def _parse_worker(self, run, count):
-        """The run's parse worker, started for more than a batch of mails
-        (None: the mails are parsed in this process). Settings → Technical
-        → System Parameters: ``crm_mail_client.parse_worker`` = 0 turns it
-        off."""
+    def _start_parse_worker(self, run, count):
+        """Start the run's parse worker for more than a batch of mails
+        (without one, the mails are parsed in this process). Settings →
+        Technical → System Parameters: ``crm_mail_client.parse_worker`` = 0
+        turns it off."""
         if (
             run.parse_worker
             or run.parse_worker_failed
             or count <= COMMIT_EVERY
             or not ParseWorker.available()
         ):
-            return run.parse_worker
+            return
         param = self.env["ir.config_parameter"].sudo().get_param(PARSE_WORKER_PARAM)
-        if (param or "1").strip() in ("0", "false", "False"):
-            return None
+        if not str2bool(param or "1", default=True):
+            return
         options = self.env["crm.mail.message"]._parse_options(self)
         try:
             run.parse_worker = ParseWorker(options)
         except OSError as error:
             _logger.warning("No parse worker (%s): mail is parsed in the fetch.", error)
-        return run.parse_worker
 
     def _sync_window(self, folder):
         """The first day a (re)synced folder is searched from, or None.

@@ -12,7 +12,6 @@ from odoo import api, fields, models
 from ..mail_engine import mime
 from ..mail_engine.classify import classify
 from ..mail_engine.exceptions import ParseError
-from .crm_mail_account_fetch import DELETE_FROM_SERVER
 from .crm_mail_message import SERVER_STATES
 from .crm_mail_message_list import make_snippet
 from .crm_mail_message_rules import POST_ON_LEAD
@@ -65,6 +64,16 @@ class Incoming:
     outcome: tuple = None
     #: a routing rule asked to delete it from the server
     delete: bool = False
+
+
+def _database_fault(error):
+    """Whether storing failed for the database, not the mail: a
+    serialization failure, a lock or statement timeout, a lost connection.
+    The fetch then stops at its last commit point, and the next run
+    fetches the mails again (a mail of its own is quarantined instead)."""
+    return isinstance(error, psycopg2.OperationalError) and not isinstance(
+        error, MAIL_DATA_ERRORS
+    )
 
 
 def _place(source):
@@ -140,9 +149,9 @@ class CrmMailMessage(models.Model):
             a new place, it moves there), ``blacklisted``, ``ignored`` (by a
             routing rule)
         """
-        cache = {} if cache is None else cache
-        (item,) = self._ingest_batch(account, [(raw, source)], cache)
-        cache[DELETE_FROM_SERVER] = item.delete
+        (item,) = self._ingest_batch(
+            account, [(raw, source)], {} if cache is None else cache
+        )
         return item.outcome
 
     @api.model
@@ -240,7 +249,7 @@ class CrmMailMessage(models.Model):
             item.spam = self._is_junk_source(account, item.source, cache)
             rules = Rule
             if item.direction == "incoming" and not item.spam:
-                rules = Rule._route(account, item.parsed, cache, flush=False)
+                rules = Rule._route(account, item.parsed, cache)
             item.rules = rules
             item.delete = any(rules.mapped("action_delete_from_server"))
             if any(rules.mapped("action_ignore")):
@@ -253,18 +262,9 @@ class CrmMailMessage(models.Model):
             try:
                 with self.env.cr.savepoint():
                     self._store_parsed(account, new, cache)
-            except psycopg2.OperationalError as error:
-                if not isinstance(error, MAIL_DATA_ERRORS):
-                    # the database, not the mails (see _store_one)
+            except Exception as error:  # noqa: BLE001 - each mail is stored alone below
+                if _database_fault(error):
                     raise
-                _logger.info(
-                    "A batch of %s mails of account %s was refused (%s): "
-                    "stored one by one.",
-                    len(new),
-                    account.id,
-                    error,
-                )
-            except Exception:  # noqa: BLE001 - each mail is stored alone below
                 _logger.info(
                     "A batch of %s mails of account %s was refused: stored one by one.",
                     len(new),
@@ -320,15 +320,9 @@ class CrmMailMessage(models.Model):
                 account, item.raw, item.key, item.source, error
             )
             return
-        except psycopg2.OperationalError as error:
-            if not isinstance(error, MAIL_DATA_ERRORS):
-                # the database, not the mail: serialization failure, lock or
-                # statement timeout, lost connection. The fetch stops at the
-                # last commit point and the next run fetches the mail again.
-                raise
-            self._store_failed(account, item, error)
-            return
         except Exception as error:  # noqa: BLE001 - never lose a mail
+            if _database_fault(error):
+                raise
             self._store_failed(account, item, error)
             return
         item.outcome = (STORED, item.key)
@@ -613,7 +607,7 @@ class CrmMailMessage(models.Model):
             "body_html": (
                 body.from_text(parsed.body_html)
                 if parsed.html_from_text
-                else body.sanitized(parsed.body_html)
+                else body.sanitized(parsed.body_html, self)
             ),
             # computed and related columns given here go into the INSERT:
             # else the ORM computes them after it, one UPDATE per mail

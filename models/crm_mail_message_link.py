@@ -133,7 +133,7 @@ class CrmMailMessage(models.Model):
         return parsed.email_from, parsed.from_name
 
     @api.model
-    def _may_create_partner(self, account, parsed, classification, cache=None):
+    def _may_create_partner(self, account, parsed, classification, cache):
         policy = account.company_id.crm_mail_unknown_policy
         sender, _name = self._sender(account, parsed)
         if policy == "none" or not sender:
@@ -145,13 +145,11 @@ class CrmMailMessage(models.Model):
             or classification.is_own_notification
         ):
             return False
-        if cache is None:
-            addresses, domains = self._own_addresses(account)
-        else:
-            key = ("own_addresses", account.id)
-            if key not in cache:
-                cache[key] = self._own_addresses(account)
-            addresses, domains = cache[key]
+        # looked up once per fetch run
+        key = ("own_addresses", account.id)
+        if key not in cache:
+            cache[key] = self._own_addresses(account)
+        addresses, domains = cache[key]
         return sender not in addresses and domain_of(sender) not in domains
 
     @api.model
@@ -299,15 +297,16 @@ class CrmMailMessage(models.Model):
         parsed,
         direction,
         classification,
-        found=None,
-        made=None,
-        recent=None,
-        cache=None,
-        new_senders=None,
+        *,
+        found,
+        made,
+        recent,
+        cache,
+        new_senders,
     ):
         """Link values for a new mail: match, else create for unknown senders.
 
-        A batch of mails passes what it looked up and made for all of them:
+        Its batch passes what it looked up and made for all its mails:
 
         :param dict found: ``crm.mail.address._find`` of its addresses
         :param dict made: address -> link values of the senders made
@@ -318,18 +317,12 @@ class CrmMailMessage(models.Model):
             batch's unknown senders (:meth:`_new_senders`)
         """
         addresses = self._link_addresses_of(account, parsed, direction)
-        company = account.company_id
-        if found is None:
-            found = self.env["crm.mail.address"]._find(
-                [a for a in addresses if a], company
-            )
-        made = {} if made is None else made
-        values = self._match_found(found, addresses, company, recent, made)
+        values = self._match_found(found, addresses, account.company_id, recent, made)
         if values or direction != "incoming":
             return values
         if self._may_create_partner(account, parsed, classification, cache):
             values = self._create_partner_from_mail(
-                account, parsed, made=(new_senders or {}).get(addresses[0])
+                account, parsed, made=new_senders.get(addresses[0])
             )
             # the batch's next mails of this sender are his
             made[addresses[0]] = {

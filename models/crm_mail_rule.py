@@ -265,15 +265,14 @@ class CrmMailRule(models.Model):
         return compiled
 
     @api.model
-    def _route(self, account, parsed, cache, flush=True):
-        """The rules that fire for a fetched mail, their hits counted.
+    def _route(self, account, parsed, cache):
+        """The rules that fire for a fetched mail, their hits counted in
+        the cache (written by :meth:`_flush_hits`, once for a batch).
 
         :param account: the ``crm.mail.account`` the mail came from
         :param parsed: the :class:`~..mail_engine.mime.ParsedMessage`
         :param dict cache: the fetch run's cache; rules are compiled once
             per run and kept there
-        :param bool flush: write the hits now; else they wait in the cache
-            for :meth:`_flush_hits` (once for a batch of mails)
         :return: ``crm.mail.rule`` recordset, in the order they fired
         """
         if CACHE_RULES not in cache:
@@ -305,8 +304,6 @@ class CrmMailRule(models.Model):
             hits = cache.setdefault(CACHE_HITS, {})
             for rule_id in fired.ids:
                 hits[rule_id] = hits.get(rule_id, 0) + 1
-            if flush:
-                flush_hits(self, hits)
         return fired
 
     @api.model

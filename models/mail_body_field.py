@@ -1,5 +1,4 @@
 from odoo import fields
-from odoo.tools import html_sanitize
 
 
 class SanitizedHtml(str):
@@ -17,24 +16,15 @@ class MailBody(fields.Html):
     :meth:`sanitized`, is not sanitized again.
     """
 
-    def sanitized(self, value):
-        """``value`` sanitized as this field sanitizes what it is given."""
+    def sanitized(self, value, model):
+        """``value`` sanitized as this field sanitizes what it is given
+        (Odoo's own conversion, with the field's options).
+
+        :param model: the model of the field (a record or an empty set)
+        """
         if not value:
             return value
-        return SanitizedHtml(
-            html_sanitize(
-                value,
-                silent=True,
-                sanitize_tags=self.sanitize_tags,
-                sanitize_attributes=self.sanitize_attributes,
-                sanitize_style=self.sanitize_style,
-                sanitize_form=self.sanitize_form,
-                sanitize_conditional_comments=self.sanitize_conditional_comments,
-                output_method=self.sanitize_output_method,
-                strip_style=self.strip_style,
-                strip_classes=self.strip_classes,
-            )
-        )
+        return SanitizedHtml(super()._convert(value, model, validate=True))
 
     def from_text(self, value):
         """``value``, HTML made of plain text by the mail engine's
